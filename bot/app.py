@@ -1,0 +1,124 @@
+"""The composition root: builds everything from one Settings object, and runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import structlog
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.dispatcher import Dispatcher
+from bot.settings import Settings
+from bot.web import create_app
+from handlers.context import Config
+from handlers.ports import Clock, Sender, SystemClock
+from handlers.registry import build_router
+from handlers.router import Router
+from storage.db import SessionFactory, create_engine, session_factory
+
+if TYPE_CHECKING:
+    from adapters.slack import SlackAdapter
+
+log = structlog.get_logger(__name__)
+
+# How long a shutdown waits for in-flight sends before giving up on them (they are
+# re-sent by the next dispatcher after their lease expires).
+SHUTDOWN_GRACE = 20.0
+
+
+@dataclass
+class Flywheel:
+    """Everything one process runs, wired together."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: SessionFactory
+    clock: Clock
+    router: Router
+    dispatcher: Dispatcher
+    slack: SlackAdapter | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def web_app(self) -> web.Application:
+        routes: list[web.RouteDef] = []
+        ack_routes: dict[str, str] = {}
+        if self.slack is not None:
+            routes += self.slack.routes()
+            ack_routes["/slack/events"] = "slack"
+        return create_app(self.engine, self.sessions, routes, ack_routes)
+
+    def add_sender(self, sender: Sender) -> None:
+        self.dispatcher.senders[sender.platform] = sender
+
+    async def close(self) -> None:
+        if self.slack is not None:
+            await self.slack.close()
+        await self.engine.dispose()
+
+
+def build(settings: Settings, *, clock: Clock | None = None) -> Flywheel:
+    """Wire engine, router, dispatcher and the configured platform adapters. Connects nothing."""
+    clock = clock or SystemClock()
+    engine = create_engine(settings.database_url)
+    sessions = session_factory(engine)
+    dispatcher = Dispatcher(
+        engine,
+        sessions,
+        clock,
+        {},
+        rate=settings.flywheel_outbox_rate,
+        max_attempts=settings.flywheel_outbox_max_attempts,
+        concurrency=settings.flywheel_outbox_concurrency,
+    )
+    router = build_router(
+        sessions,
+        clock,
+        Config(admins=settings.admins, public_base_url=settings.base_url),
+        on_commit=dispatcher.wake,
+    )
+    flywheel = Flywheel(settings, engine, sessions, clock, router, dispatcher)
+    if settings.slack_configured:
+        from adapters.slack import SlackAdapter
+
+        flywheel.slack = SlackAdapter.from_settings(settings, router)
+        flywheel.add_sender(flywheel.slack.sender)
+    return flywheel
+
+
+async def run(flywheel: Flywheel, *, serve: bool = True, work: bool = True) -> None:
+    """Serve HTTP and/or dispatch the outbox until SIGINT or SIGTERM, then shut down gently."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    runner: web.AppRunner | None = None
+    worker: asyncio.Task[None] | None = None
+    try:
+        if serve:
+            runner = web.AppRunner(flywheel.web_app(), access_log=None, shutdown_timeout=SHUTDOWN_GRACE)
+            await runner.setup()
+            site = web.TCPSite(runner, flywheel.settings.host, flywheel.settings.port)
+            await site.start()
+            log.info("web.listening", host=flywheel.settings.host, port=flywheel.settings.port)
+        if flywheel.slack is not None:
+            await flywheel.slack.start()
+        if work:
+            worker = asyncio.create_task(flywheel.dispatcher.run())
+        await stop.wait()
+        log.info("shutdown.started")
+    finally:
+        if runner is not None:
+            # Stop taking requests first, so nothing new is queued while the outbox drains.
+            await runner.cleanup()
+        if worker is not None:
+            await flywheel.dispatcher.stop()
+            try:
+                await asyncio.wait_for(worker, SHUTDOWN_GRACE)
+            except TimeoutError:
+                log.warning("shutdown.sends_abandoned", note="rows are retried after their lease")
+        await flywheel.close()
+        log.info("shutdown.finished")

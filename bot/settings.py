@@ -1,0 +1,117 @@
+"""The one settings object, from the environment and `.env`, validated at start-up."""
+
+from __future__ import annotations
+
+from pydantic import SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigurationError(Exception):
+    """Start-up refused: the message is one line naming what is missing or wrong."""
+
+
+class Settings(BaseSettings):
+    """Every variable of CONTRACT.md; secrets are `SecretStr`, so they never print."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./flywheel.db"
+    host: str = "127.0.0.1"
+    port: int = 3978
+    public_base_url: str | None = None
+    flywheel_secret_key: SecretStr | None = None
+    flywheel_admins: str = ""
+    log_level: str = "INFO"
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_client_id: str | None = None
+    slack_client_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+
+    microsoft_app_id: str | None = None
+    microsoft_app_password: SecretStr | None = None
+    microsoft_app_type: str = "MultiTenant"
+    microsoft_app_tenant_id: str | None = None
+    microsoft_openid_metadata_url: str | None = None
+    microsoft_token_issuer: str | None = None
+
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-4o-mini"
+    openai_embedding_model: str = "text-embedding-3-small"
+
+    # Outbox delivery: messages per second per workspace, and attempts before giving up.
+    flywheel_outbox_rate: float = 20.0
+    flywheel_outbox_max_attempts: int = 8
+    flywheel_outbox_concurrency: int = 8
+
+    @model_validator(mode="after")
+    def _complete(self) -> Settings:
+        problem = self.problem()
+        if problem:
+            raise ValueError(problem)
+        return self
+
+    def problem(self) -> str | None:
+        """The first configuration problem, as one line; None when the settings hold."""
+        pairs = (
+            ("SLACK_CLIENT_ID", self.slack_client_id, "SLACK_CLIENT_SECRET", self.slack_client_secret),
+            ("SLACK_CLIENT_SECRET", self.slack_client_secret, "SLACK_CLIENT_ID", self.slack_client_id),
+            ("MICROSOFT_APP_ID", self.microsoft_app_id, "MICROSOFT_APP_PASSWORD", self.microsoft_app_password),
+            ("MICROSOFT_APP_PASSWORD", self.microsoft_app_password, "MICROSOFT_APP_ID", self.microsoft_app_id),
+            ("SLACK_APP_TOKEN", self.slack_app_token, "SLACK_BOT_TOKEN", self.slack_bot_token),
+        )
+        for have, value, need, other in pairs:
+            if value and not other:
+                return f"{have} is set but {need} is missing"
+        if self.slack_bot_token and not (self.slack_signing_secret or self.slack_app_token):
+            return "SLACK_BOT_TOKEN is set but SLACK_SIGNING_SECRET is missing (or set SLACK_APP_TOKEN for Socket Mode)"
+        if self.slack_signing_secret and not (self.slack_bot_token or self.slack_client_id):
+            return "SLACK_SIGNING_SECRET is set but SLACK_BOT_TOKEN is missing"
+        if self.slack_client_id and not self.slack_bot_token:
+            return "SLACK_CLIENT_ID is set but multi-workspace OAuth install is not available yet: set SLACK_BOT_TOKEN"
+        if self.microsoft_app_id:
+            return "MICROSOFT_APP_ID is set but Microsoft Teams is not available in this release"
+        if (self.slack_configured or self.teams_configured) and not self.flywheel_secret_key:
+            return "FLYWHEEL_SECRET_KEY is missing (required when a chat platform is configured)"
+        if self.flywheel_secret_key and len(self.flywheel_secret_key.get_secret_value()) < 16:
+            return "FLYWHEEL_SECRET_KEY is too short (use at least 16 random characters)"
+        if not self.slack_api_url.startswith(("http://", "https://")):
+            return "SLACK_API_URL must be an http(s) URL"
+        if self.flywheel_outbox_rate <= 0 or self.flywheel_outbox_max_attempts < 1:
+            return "FLYWHEEL_OUTBOX_RATE must be positive and FLYWHEEL_OUTBOX_MAX_ATTEMPTS at least 1"
+        return None
+
+    @property
+    def slack_configured(self) -> bool:
+        return self.slack_bot_token is not None
+
+    @property
+    def teams_configured(self) -> bool:
+        return self.microsoft_app_id is not None
+
+    @property
+    def slack_api_base(self) -> str:
+        """`slack_sdk` joins method names onto the base, which must end with a slash."""
+        return self.slack_api_url if self.slack_api_url.endswith("/") else self.slack_api_url + "/"
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_base_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def admins(self) -> frozenset[str]:
+        return frozenset(a.strip().lower() if "@" in a else a.strip() for a in self.flywheel_admins.split(",") if a.strip())
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings, or raise ConfigurationError with one line saying what is wrong."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]).upper()
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigurationError(f"{where}: {message}" if where else message) from None

@@ -1,0 +1,76 @@
+"""The aiohttp application: platform routes from the adapters, health, readiness, metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from bot import metrics
+from storage import outbox
+from storage.db import SessionFactory
+from storage.migrate import is_current
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def measure(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count requests by route and status; time platform acknowledgements."""
+    started = time.perf_counter()
+    route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as http_error:
+        status = http_error.status
+        raise
+    finally:
+        metrics.HTTP_REQUESTS.labels(route, str(status)).inc()
+        platform = request.app.get("ack_routes", {}).get(route)
+        if platform:
+            metrics.ACK_SECONDS.labels(platform).observe(time.perf_counter() - started)
+
+
+def create_app(
+    engine: AsyncEngine,
+    sessions: SessionFactory,
+    routes: list[web.RouteDef],
+    ack_routes: dict[str, str],
+) -> web.Application:
+    """Assemble routes; `ack_routes` maps platform routes to the platform they acknowledge."""
+    app = web.Application(middlewares=[measure], client_max_size=1024**2)
+    app["ack_routes"] = ack_routes
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(_: web.Request) -> web.Response:
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            current = await is_current(engine)
+        except Exception as error:
+            return web.json_response({"status": "unavailable", "database": str(error)[:200]}, status=503)
+        if not current:
+            return web.json_response({"status": "unavailable", "migrations": "pending"}, status=503)
+        return web.json_response({"status": "ready"})
+
+    async def metrics_endpoint(_: web.Request) -> web.Response:
+        async with sessions() as session:
+            depth = await outbox.depth(session)
+        for status in (outbox.PENDING, outbox.SENDING, outbox.SENT, outbox.FAILED):
+            metrics.OUTBOX_DEPTH.labels(status).set(depth.get(status, 0))
+        return web.Response(body=generate_latest(metrics.REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_endpoint)
+    app.add_routes(routes)
+    return app

@@ -1,0 +1,1 @@
+"""The use cases. Nothing here knows which chat platform spoke."""

@@ -1,0 +1,91 @@
+"""The per-interaction context handlers receive, and the one way they send messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from handlers.messages import Message
+from handlers.ports import Clock
+from storage import outbox
+from storage.models import Member, Workspace
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Process-wide facts handlers need (from Settings, read once at start-up)."""
+
+    admins: frozenset[str] = frozenset()
+    public_base_url: str = "http://127.0.0.1:3978"
+
+
+def dm(user_id: str) -> dict[str, Any]:
+    """Target: a direct message to a person."""
+    return {"user": user_id}
+
+
+def channel(channel_id: str, thread: str | None = None) -> dict[str, Any]:
+    """Target: a channel, optionally a thread in it."""
+    return {"channel": channel_id, **({"thread": thread} if thread else {})}
+
+
+def home(user_id: str) -> dict[str, Any]:
+    """Target: the person's home tab (App Home on Slack)."""
+    return {"home": user_id}
+
+
+@dataclass
+class Context:
+    """One unit of work: a session inside a transaction, the workspace and the actor."""
+
+    session: AsyncSession
+    clock: Clock
+    config: Config
+    workspace: Workspace
+    member: Member
+    now: datetime = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.now = self.clock.now()
+
+    @property
+    def workspace_id(self) -> int:
+        assert self.workspace.id is not None
+        return self.workspace.id
+
+    async def send(
+        self,
+        to: dict[str, Any],
+        message: Message,
+        *,
+        key: str,
+        ref_key: str | None = None,
+        not_before: datetime | None = None,
+    ) -> None:
+        """Queue `message` for `to`; sent after this transaction commits, at most once per key."""
+        await outbox.enqueue(
+            self.session,
+            workspace_id=self.workspace_id,
+            dedupe_key=f"{self.workspace_id}:{key}",
+            kind="home" if "home" in to else "message",
+            target=to,
+            payload=message.model_dump(mode="json"),
+            now=self.now,
+            ref_key=ref_key,
+            not_before=not_before,
+        )
+
+    async def update(self, ref_key: str, message: Message, *, key: str) -> None:
+        """Queue an in-place edit of a message sent earlier with `ref_key`."""
+        await outbox.enqueue(
+            self.session,
+            workspace_id=self.workspace_id,
+            dedupe_key=f"{self.workspace_id}:{key}",
+            kind="update",
+            target={"ref": ref_key},
+            payload=message.model_dump(mode="json"),
+            now=self.now,
+        )

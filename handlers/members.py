@@ -1,0 +1,100 @@
+"""Workspaces and members, created the first time they are seen and kept current."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from handlers.context import Config
+from handlers.interactions import Actor, Origin
+from storage.models import Member, Workspace
+from storage.upsert import insert_ignore
+
+
+async def ensure_workspace(session: AsyncSession, origin: Origin, now: datetime) -> Workspace:
+    """The workspace row for a platform team or tenant, created on first contact."""
+    query = select(Workspace).where(
+        Workspace.platform == origin.platform, Workspace.external_id == origin.workspace_id
+    )
+    workspace = (await session.exec(query)).first()
+    if workspace is None:
+        # Two first requests may race: the unique key lets one insert, both then read it.
+        await insert_ignore(
+            session,
+            Workspace.__table__,  # type: ignore[attr-defined]
+            {
+                "platform": origin.platform,
+                "external_id": origin.workspace_id,
+                "name": origin.workspace_name,
+                "settings": {},
+                "created_at": now,
+            },
+            ("platform", "external_id"),
+        )
+        workspace = (await session.exec(query)).one()
+    elif origin.workspace_name and workspace.name != origin.workspace_name:
+        workspace.name = origin.workspace_name
+        session.add(workspace)
+    return workspace
+
+
+async def ensure_member(
+    session: AsyncSession, workspace: Workspace, actor: Actor, now: datetime
+) -> Member:
+    """The member row for the actor; profile fields follow what the platform says."""
+    query = select(Member).where(
+        Member.workspace_id == workspace.id, Member.user_id == actor.user_id
+    )
+    member = (await session.exec(query)).first()
+    if member is None:
+        await insert_ignore(
+            session,
+            Member.__table__,  # type: ignore[attr-defined]
+            {
+                "workspace_id": workspace.id,
+                "user_id": actor.user_id,
+                "name": actor.name,
+                "email": actor.email,
+                "tz": actor.tz,
+                "is_platform_admin": actor.is_platform_admin,
+                "is_bot": actor.is_bot,
+                "created_at": now,
+                "updated_at": now,
+            },
+            ("workspace_id", "user_id"),
+        )
+        return (await session.exec(query)).one()
+    changed = False
+    for attr in ("name", "email", "tz"):
+        value = getattr(actor, attr)
+        if value and getattr(member, attr) != value:
+            setattr(member, attr, value)
+            changed = True
+    if member.is_platform_admin != actor.is_platform_admin or member.is_bot != actor.is_bot:
+        member.is_platform_admin, member.is_bot = actor.is_platform_admin, actor.is_bot
+        changed = True
+    if changed:
+        member.updated_at = now
+        session.add(member)
+    return member
+
+
+async def member_by_user_id(
+    session: AsyncSession, workspace_id: int, user_id: str
+) -> Member | None:
+    query = select(Member).where(Member.workspace_id == workspace_id, Member.user_id == user_id)
+    return (await session.exec(query)).first()
+
+
+def is_admin(member: Member, config: Config) -> bool:
+    """Platform admins and owners, plus the ids and emails in FLYWHEEL_ADMINS."""
+    if member.is_platform_admin or member.user_id in config.admins:
+        return True
+    return bool(member.email and member.email.lower() in config.admins)
+
+
+def mention(member: Member) -> str:
+    """How messages refer to a person; adapters turn `<@id>` into their own mention."""
+    return f"<@{member.user_id}>"

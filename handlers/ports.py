@@ -1,0 +1,65 @@
+"""The ports the business depends on, as Protocols; adapters and `bot/` provide them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One outbox row on its way to a platform."""
+
+    workspace: str  # the platform's workspace id (Slack team, Teams tenant)
+    kind: str  # message | update | home
+    target: dict[str, Any]
+    payload: dict[str, Any]
+    # For an update: where the original landed.
+    channel: str | None = None
+    message_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """Where a message landed, so it can be updated later."""
+
+    channel: str | None = None
+    message_id: str | None = None
+
+
+class DeliveryError(Exception):
+    """A send failed; subclasses say whether and when to try again."""
+
+
+class RateLimited(DeliveryError):
+    def __init__(self, retry_after: float, detail: str = "rate limited") -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class TransientError(DeliveryError):
+    """5xx, timeouts, connection errors: retry with backoff."""
+
+
+class PermanentError(DeliveryError):
+    """The platform refused the message for good (unknown channel, bad payload)."""
+
+
+class Sender(Protocol):
+    """Sends outbox deliveries for one platform."""
+
+    platform: str
+
+    async def send(self, delivery: Delivery) -> Delivered: ...

@@ -1,0 +1,1 @@
+"""Persistence: SQLModel tables, queries, the outbox and migrations."""

@@ -1,0 +1,169 @@
+"""Tables. Every tenant-owned row carries its workspace id, and every query filters by it."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime, json_type
+
+# Naming convention keeps constraint names stable across SQLite and PostgreSQL, which
+# the migrations rely on.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Workspace(SQLModel, table=True):
+    """A Slack team, a Teams tenant or the console's demo workspace."""
+
+    __tablename__ = "workspace"
+    __table_args__ = (UniqueConstraint("platform", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=16)
+    external_id: str = Field(max_length=64)
+    name: str = Field(default="", max_length=200)
+    settings: dict[str, Any] = Field(default_factory=dict, sa_type=json_type())
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Member(SQLModel, table=True):
+    """A person of one workspace; the same human on Slack and Teams is two members."""
+
+    __tablename__ = "member"
+    __table_args__ = (UniqueConstraint("workspace_id", "user_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    user_id: str = Field(max_length=64)
+    name: str = Field(default="", max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    tz: str | None = Field(default=None, max_length=64)
+    is_platform_admin: bool = False
+    is_bot: bool = False
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ExpertProfile(SQLModel, table=True):
+    """What an expert knows and how much they can take on."""
+
+    __tablename__ = "expert_profile"
+    __table_args__ = (UniqueConstraint("member_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    member_id: int = Field(foreign_key="member.id")
+    topics: list[str] = Field(default_factory=list, sa_type=json_type())
+    bio: str = Field(default="", max_length=2000)
+    capacity: int = 2
+    snoozed_until: date | None = None
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ContentRequest(SQLModel, table=True):
+    """Someone asked for content; the loop starts here."""
+
+    __tablename__ = "content_request"
+    __table_args__ = (Index(None, "workspace_id", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id")
+    requester_id: int = Field(foreign_key="member.id", index=True)
+    topic: str = Field(max_length=200)
+    context: str = Field(default="", max_length=3000)
+    audience: str = Field(default="", max_length=200)
+    needed_by: date | None = None
+    tags: list[str] = Field(default_factory=list, sa_type=json_type())
+    status: str = Field(default="open", max_length=24)
+    source_text: str | None = Field(default=None, max_length=4000)
+    source_permalink: str | None = Field(default=None, max_length=1000)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Vote(SQLModel, table=True):
+    """A +1: one per person and request."""
+
+    __tablename__ = "vote"
+    __table_args__ = (UniqueConstraint("request_id", "member_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    request_id: int = Field(foreign_key="content_request.id")
+    member_id: int = Field(foreign_key="member.id")
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class InboundEvent(SQLModel, table=True):
+    """Platform event ids already processed, so retried deliveries are acknowledged only."""
+
+    __tablename__ = "inbound_event"
+    __table_args__ = (UniqueConstraint("platform", "workspace_external_id", "event_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=16)
+    workspace_external_id: str = Field(max_length=64)
+    event_id: str = Field(max_length=128)
+    received_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message to send, written in the same transaction as the change that causes it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("dedupe_key"),
+        Index(None, "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    dedupe_key: str = Field(max_length=200)
+    kind: str = Field(max_length=24)  # message | update | home
+    target: dict[str, Any] = Field(default_factory=dict, sa_type=json_type())
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=json_type())
+    ref_key: str | None = Field(default=None, max_length=200)
+    status: str = Field(default="pending", max_length=16)  # pending | sending | sent | failed
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_type=UTCDateTime)
+    claimed_by: str | None = Field(default=None, max_length=64)
+    claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str | None = Field(default=None, max_length=1000)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class MessageRef(SQLModel, table=True):
+    """Where a sent message landed (channel and platform id), so it can be updated later."""
+
+    __tablename__ = "message_ref"
+    __table_args__ = (UniqueConstraint("workspace_id", "ref_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id")
+    ref_key: str = Field(max_length=200)
+    channel: str = Field(max_length=128)
+    message_id: str = Field(max_length=128)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+ALL_TABLES = (
+    Workspace,
+    Member,
+    ExpertProfile,
+    ContentRequest,
+    Vote,
+    InboundEvent,
+    OutboxMessage,
+    MessageRef,
+)

@@ -1,0 +1,196 @@
+"""The outbox: messages written with the change that causes them, sent later, never lost.
+
+Rows move `pending` → `sending` (claimed with a lease) → `sent` or `failed`. A dispatcher
+that dies mid-send leaves its lease to expire and another picks the row up again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import MessageRef, OutboxMessage
+from storage.upsert import insert_ignore
+
+PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+
+_table = OutboxMessage.__table__  # type: ignore[attr-defined]
+
+
+async def enqueue(
+    session: AsyncSession,
+    *,
+    workspace_id: int,
+    dedupe_key: str,
+    kind: str,
+    target: dict[str, Any],
+    payload: dict[str, Any],
+    now: datetime,
+    ref_key: str | None = None,
+    not_before: datetime | None = None,
+) -> bool:
+    """Queue a message in the caller's transaction; a repeated dedupe key is a no-op."""
+    return await insert_ignore(
+        session,
+        _table,
+        {
+            "workspace_id": workspace_id,
+            "dedupe_key": dedupe_key[:200],
+            "kind": kind,
+            "target": target,
+            "payload": payload,
+            "ref_key": ref_key,
+            "status": PENDING,
+            "attempts": 0,
+            "next_attempt_at": max(now, not_before) if not_before else now,
+            "created_at": now,
+        },
+        ("dedupe_key",),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: int
+    workspace_id: int
+    kind: str
+    target: dict[str, Any]
+    payload: dict[str, Any]
+    ref_key: str | None
+    attempts: int
+    claimed_until: datetime
+
+
+async def claim(
+    engine: AsyncEngine, *, worker: str, now: datetime, limit: int, lease: timedelta
+) -> list[Claimed]:
+    """Take up to `limit` due rows (and rows whose lease expired) for this worker."""
+    due = or_(
+        and_(_table.c.status == PENDING, _table.c.next_attempt_at <= now),
+        and_(_table.c.status == SENDING, _table.c.claimed_until < now),
+    )
+    ids = select(_table.c.id).where(due).order_by(_table.c.id).limit(limit)
+    if engine.dialect.name == "postgresql":
+        # Two dispatchers never take the same row: locked rows are skipped, not waited on.
+        ids = ids.with_for_update(skip_locked=True)
+    until = now + lease
+    stmt = (
+        update(_table)
+        .where(_table.c.id.in_(ids.scalar_subquery()))
+        .values(
+            status=SENDING,
+            claimed_by=worker,
+            claimed_until=until,
+            attempts=_table.c.attempts + 1,
+        )
+        .returning(
+            _table.c.id,
+            _table.c.workspace_id,
+            _table.c.kind,
+            _table.c.target,
+            _table.c.payload,
+            _table.c.ref_key,
+            _table.c.attempts,
+        )
+    )
+    async with engine.begin() as conn:
+        rows = (await conn.execute(stmt)).all()
+    claimed = [Claimed(*row, claimed_until=until) for row in rows]
+    claimed.sort(key=lambda c: c.id)
+    return claimed
+
+
+def _mine(row_id: int, worker: str) -> Any:
+    return and_(_table.c.id == row_id, _table.c.claimed_by == worker, _table.c.status == SENDING)
+
+
+async def mark_sent(
+    session: AsyncSession,
+    row: Claimed,
+    *,
+    worker: str,
+    now: datetime,
+    channel: str | None,
+    message_id: str | None,
+) -> None:
+    """Record success, and where the message landed when it may be updated later."""
+    await session.execute(
+        update(_table)
+        .where(_mine(row.id, worker))
+        .values(status=SENT, sent_at=now, claimed_until=None, last_error=None)
+    )
+    if row.ref_key and channel and message_id:
+        await insert_ignore(
+            session,
+            MessageRef.__table__,  # type: ignore[attr-defined]
+            {
+                "workspace_id": row.workspace_id,
+                "ref_key": row.ref_key,
+                "channel": channel,
+                "message_id": message_id,
+                "created_at": now,
+            },
+            ("workspace_id", "ref_key"),
+        )
+
+
+async def reschedule(
+    session: AsyncSession,
+    row: Claimed,
+    *,
+    worker: str,
+    at: datetime,
+    error: str | None,
+    counts_as_attempt: bool = True,
+) -> None:
+    """Put a row back for a later try (a transient failure, a rate limit, a shutdown)."""
+    attempts = _table.c.attempts if counts_as_attempt else _table.c.attempts - 1
+    await session.execute(
+        update(_table)
+        .where(_mine(row.id, worker))
+        .values(
+            status=PENDING,
+            next_attempt_at=at,
+            claimed_by=None,
+            claimed_until=None,
+            attempts=attempts,
+            last_error=error[:1000] if error else None,
+        )
+    )
+
+
+async def mark_failed(session: AsyncSession, row: Claimed, *, worker: str, error: str) -> None:
+    """Give up on a row, keeping the reason; failed rows stay for operators to see."""
+    await session.execute(
+        update(_table)
+        .where(_mine(row.id, worker))
+        .values(status=FAILED, claimed_until=None, last_error=error[:1000])
+    )
+
+
+async def message_ref(session: AsyncSession, workspace_id: int, ref_key: str) -> MessageRef | None:
+    result = await session.execute(
+        select(MessageRef).where(
+            MessageRef.workspace_id == workspace_id,  # type: ignore[arg-type]
+            MessageRef.ref_key == ref_key,  # type: ignore[arg-type]
+        )
+    )
+    return result.scalars().first()
+
+
+async def depth(session: AsyncSession) -> dict[str, int]:
+    """Rows by status, for /metrics."""
+    result = await session.execute(select(_table.c.status, func.count()).group_by(_table.c.status))
+    return {status: int(n) for status, n in result.all()}
+
+
+async def forget_sent_before(session: AsyncSession, cutoff: datetime) -> int:
+    result = await session.execute(
+        delete(_table).where(_table.c.status == SENT, _table.c.sent_at < cutoff)
+    )
+    return int(result.rowcount or 0)
