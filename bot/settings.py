@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 
 class ConfigurationError(Exception):
@@ -83,6 +86,13 @@ class Settings(BaseSettings):
         if self.flywheel_outbox_rate <= 0 or self.flywheel_outbox_max_attempts < 1:
             return "FLYWHEEL_OUTBOX_RATE must be positive and FLYWHEEL_OUTBOX_MAX_ATTEMPTS at least 1"
         return None
+
+    def __repr_args__(self) -> Any:
+        # A database URL may carry a password: show it masked, like the SecretStr fields.
+        for name, value in super().__repr_args__():
+            if name == "database_url" and isinstance(value, str):
+                value = make_url(value).render_as_string(hide_password=True)
+            yield name, value
 
     @property
     def slack_configured(self) -> bool:

@@ -8,14 +8,15 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import metrics
 from storage import outbox
 from storage.db import SessionFactory
 from storage.migrate import is_current
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ACK_ROUTES = web.AppKey("ack_routes", dict[str, str])
 
 
 @web.middleware
@@ -33,7 +34,7 @@ async def measure(request: web.Request, handler: Handler) -> web.StreamResponse:
         raise
     finally:
         metrics.HTTP_REQUESTS.labels(route, str(status)).inc()
-        platform = request.app.get("ack_routes", {}).get(route)
+        platform = request.app.get(ACK_ROUTES, {}).get(route)
         if platform:
             metrics.ACK_SECONDS.labels(platform).observe(time.perf_counter() - started)
 
@@ -46,7 +47,7 @@ def create_app(
 ) -> web.Application:
     """Assemble routes; `ack_routes` maps platform routes to the platform they acknowledge."""
     app = web.Application(middlewares=[measure], client_max_size=1024**2)
-    app["ack_routes"] = ack_routes
+    app[ACK_ROUTES] = ack_routes
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})

@@ -30,7 +30,7 @@ async def first_delivery(
 
 async def forget_older_than(session: AsyncSession, cutoff: datetime) -> int:
     """Drop ids past any platform's retry window."""
-    result = await session.execute(delete(InboundEvent).where(InboundEvent.received_at < cutoff))  # type: ignore[arg-type]
+    result = await session.exec(delete(InboundEvent).where(InboundEvent.received_at < cutoff))  # type: ignore[arg-type]
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -12,6 +13,15 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    """Only our tables: the scheduler's (and anyone else's) are never altered or dropped."""
+    if type_ == "table" and reflected and compare_to is None:
+        from sqlmodel import SQLModel
+
+        return name in SQLModel.metadata.tables
+    return True
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

@@ -119,7 +119,7 @@ async def mark_sent(
     message_id: str | None,
 ) -> None:
     """Record success, and where the message landed when it may be updated later."""
-    await session.execute(
+    await session.exec(
         update(_table)
         .where(_mine(row.id, worker))
         .values(status=SENT, sent_at=now, claimed_until=None, last_error=None)
@@ -150,7 +150,7 @@ async def reschedule(
 ) -> None:
     """Put a row back for a later try (a transient failure, a rate limit, a shutdown)."""
     attempts = _table.c.attempts if counts_as_attempt else _table.c.attempts - 1
-    await session.execute(
+    await session.exec(
         update(_table)
         .where(_mine(row.id, worker))
         .values(
@@ -166,7 +166,7 @@ async def reschedule(
 
 async def mark_failed(session: AsyncSession, row: Claimed, *, worker: str, error: str) -> None:
     """Give up on a row, keeping the reason; failed rows stay for operators to see."""
-    await session.execute(
+    await session.exec(
         update(_table)
         .where(_mine(row.id, worker))
         .values(status=FAILED, claimed_until=None, last_error=error[:1000])
@@ -174,7 +174,7 @@ async def mark_failed(session: AsyncSession, row: Claimed, *, worker: str, error
 
 
 async def message_ref(session: AsyncSession, workspace_id: int, ref_key: str) -> MessageRef | None:
-    result = await session.execute(
+    result = await session.exec(
         select(MessageRef).where(
             MessageRef.workspace_id == workspace_id,  # type: ignore[arg-type]
             MessageRef.ref_key == ref_key,  # type: ignore[arg-type]
@@ -185,12 +185,12 @@ async def message_ref(session: AsyncSession, workspace_id: int, ref_key: str) ->
 
 async def depth(session: AsyncSession) -> dict[str, int]:
     """Rows by status, for /metrics."""
-    result = await session.execute(select(_table.c.status, func.count()).group_by(_table.c.status))
+    result = await session.exec(select(_table.c.status, func.count()).group_by(_table.c.status))
     return {status: int(n) for status, n in result.all()}
 
 
 async def forget_sent_before(session: AsyncSession, cutoff: datetime) -> int:
-    result = await session.execute(
+    result = await session.exec(
         delete(_table).where(_table.c.status == SENT, _table.c.sent_at < cutoff)
     )
     return int(result.rowcount or 0)

@@ -22,5 +22,5 @@ async def insert_ignore(
         .on_conflict_do_nothing(index_elements=list(conflict))
         .returning(table.c.id)
     )
-    result = await session.execute(stmt)
+    result = await session.exec(stmt)
     return result.first() is not None

@@ -4,24 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any
-
 from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401  (registers every table on the metadata)
 from storage.db import create_engine
+from storage.migrate import include_object
 
 target_metadata = SQLModel.metadata
-
-
-def include_object(
-    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
-) -> bool:
-    if type_ == "table" and reflected and compare_to is None:
-        return name in target_metadata.tables
-    return True
 
 
 def run_with(connection: Connection) -> None:

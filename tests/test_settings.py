@@ -1,0 +1,101 @@
+"""Start-up refuses half-configured platforms with one clear line; secrets never print."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.settings import ConfigurationError, load_settings
+
+SECRET = "0123456789abcdef0123"
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"slack_bot_token": "xoxb-1"}, "SLACK_SIGNING_SECRET is missing"),
+        ({"slack_signing_secret": "s"}, "SLACK_BOT_TOKEN is missing"),
+        ({"slack_app_token": "xapp-1"}, "SLACK_BOT_TOKEN is missing"),
+        ({"slack_client_id": "1.2"}, "SLACK_CLIENT_SECRET is missing"),
+        ({"microsoft_app_id": "abc"}, "MICROSOFT_APP_PASSWORD is missing"),
+        ({"slack_bot_token": "xoxb-1", "slack_signing_secret": "s"}, "FLYWHEEL_SECRET_KEY is missing"),
+        (
+            {"slack_bot_token": "xoxb-1", "slack_signing_secret": "s", "flywheel_secret_key": "short"},
+            "FLYWHEEL_SECRET_KEY is too short",
+        ),
+        ({"port": "eighty"}, "PORT: Input should be a valid integer"),
+    ],
+)
+def test_half_configured_settings_are_refused(values: dict[str, str], expected: str) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        load_settings(_env_file=None, **values)
+    assert expected in str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
+def test_socket_mode_needs_no_signing_secret() -> None:
+    settings = load_settings(
+        _env_file=None, slack_bot_token="xoxb-1", slack_app_token="xapp-1", flywheel_secret_key=SECRET
+    )
+    assert settings.slack_configured
+
+
+def test_no_platform_is_a_valid_console_setup() -> None:
+    settings = load_settings(_env_file=None)
+    assert not settings.slack_configured
+    assert settings.base_url == "http://127.0.0.1:3978"
+
+
+def test_secrets_never_appear_in_repr() -> None:
+    settings = load_settings(
+        _env_file=None,
+        slack_bot_token="xoxb-very-secret",
+        slack_signing_secret="signing-very-secret",
+        flywheel_secret_key=SECRET,
+        database_url="postgresql://flywheel:db-very-secret@db/flywheel",
+        openai_api_key="sk-very-secret-key",
+    )
+    for text in (repr(settings), str(settings)):
+        assert "very-secret" not in text
+        assert SECRET not in text
+
+
+def test_slack_api_url_gets_its_trailing_slash() -> None:
+    settings = load_settings(_env_file=None, slack_api_url="http://127.0.0.1:9/api")
+    assert settings.slack_api_base == "http://127.0.0.1:9/api/"
+
+
+def test_admins_are_ids_or_lowercased_emails() -> None:
+    settings = load_settings(_env_file=None, flywheel_admins="U123, Ada@Acme.test ,")
+    assert settings.admins == frozenset({"U123", "ada@acme.test"})
+
+
+def test_dotenv_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("PORT=4000\nFLYWHEEL_ADMINS=U9\n")
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        settings = load_settings()
+    finally:
+        os.chdir(cwd)
+    assert settings.port == 4000
+    assert settings.admins == frozenset({"U9"})
+
+
+def test_cli_refuses_to_start_with_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "MICROSOFT_", "FLYWHEEL_"))}
+    env["SLACK_BOT_TOKEN"] = "xoxb-secret-token"
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "serve"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        "flywheel: configuration error: SLACK_BOT_TOKEN is set but SLACK_SIGNING_SECRET is missing "
+        "(or set SLACK_APP_TOKEN for Socket Mode)"
+    ]
+    assert "xoxb-secret-token" not in result.stderr
