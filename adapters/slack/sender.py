@@ -1,0 +1,99 @@
+"""Sends outbox deliveries through the Slack Web API and classifies what went wrong."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack import blocks
+from handlers.messages import Message
+from handlers.ports import Delivered, Delivery, PermanentError, RateLimited, TransientError
+
+# Slack's `ok: false` errors that mean "try again later" rather than "never".
+TRANSIENT_ERRORS = frozenset(
+    {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "team_added_to_org"}
+)
+
+
+class SlackSender:
+    """The Slack side of the outbox: DMs, channel posts, updates, home tabs, response URLs."""
+
+    platform = "slack"
+
+    def __init__(self, client: AsyncWebClient, http: aiohttp.ClientSession | None = None) -> None:
+        self.client = client
+        self._http = http
+
+    async def send(self, delivery: Delivery) -> Delivered:
+        try:
+            return await self._send(delivery)
+        except SlackApiError as error:
+            raise _classify(error) from None
+        except (TimeoutError, aiohttp.ClientError) as error:
+            raise TransientError(f"{type(error).__name__}: {error}") from None
+
+    async def _send(self, delivery: Delivery) -> Delivered:
+        message = Message.model_validate(delivery.payload)
+        target = delivery.target
+        if delivery.kind == "home":
+            await self.client.views_publish(user_id=target["home"], view=blocks.home_view(message))
+            return Delivered()
+        if delivery.kind == "update":
+            response = await self.client.chat_update(
+                channel=delivery.channel or "", ts=delivery.message_id or "", **blocks.message(message)
+            )
+            return Delivered(response.get("channel"), response.get("ts"))
+        if "response_url" in target:
+            if await self._respond(target["response_url"], message):
+                return Delivered()
+            if "user" not in target:
+                raise PermanentError("response_url expired and no user to message directly")
+            target = {"user": target["user"]}
+        channel = target.get("channel") or target.get("user")
+        if not channel:
+            raise PermanentError(f"no Slack destination in {sorted(target)}")
+        extra: dict[str, Any] = {"thread_ts": target["thread"]} if target.get("thread") else {}
+        # A user id as the channel opens (or reuses) the DM without conversations.open.
+        response = await self.client.chat_postMessage(channel=channel, **blocks.message(message), **extra)
+        return Delivered(response.get("channel"), response.get("ts"))
+
+    async def _respond(self, url: str, message: Message) -> bool:
+        """Post an ephemeral reply to a response_url; False when Slack no longer accepts it."""
+        body = {"response_type": "ephemeral", "replace_original": False, **blocks.message(message)}
+        session = self._http or self.client.session
+        owned = session is None
+        if session is None:
+            session = aiohttp.ClientSession()
+        try:
+            async with session.post(url, json=body, timeout=aiohttp.ClientTimeout(total=10)) as response:
+                if response.status == 429:
+                    raise RateLimited(float(response.headers.get("Retry-After", "1")))
+                if response.status >= 500:
+                    raise TransientError(f"response_url answered {response.status}")
+                return response.status < 300
+        finally:
+            if owned:
+                await session.close()
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+
+
+def _classify(error: SlackApiError) -> Exception:
+    response = error.response
+    status = getattr(response, "status_code", 200)
+    code = str(response.get("error", "")) if hasattr(response, "get") else ""
+    if status == 429 or code == "ratelimited":
+        headers = getattr(response, "headers", {}) or {}
+        retry_after = headers.get("Retry-After") or headers.get("retry-after") or "1"
+        return RateLimited(float(retry_after), f"Slack rate limit ({code or status})")
+    if status >= 500 or code in TRANSIENT_ERRORS:
+        return TransientError(f"Slack answered {status} {code}".strip())
+    return PermanentError(f"Slack refused the message: {code or status}")
+
+
+__all__ = ["SlackSender"]
