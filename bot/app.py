@@ -11,6 +11,7 @@ import structlog
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot import housekeeping
 from bot.dispatcher import Dispatcher
 from bot.settings import Settings
 from bot.web import create_app
@@ -97,9 +98,12 @@ async def run(flywheel: Flywheel, *, serve: bool = True, work: bool = True) -> N
         loop.add_signal_handler(sig, stop.set)
     runner: web.AppRunner | None = None
     worker: asyncio.Task[None] | None = None
+    sweeper: asyncio.Task[None] | None = None
     try:
         if serve:
-            runner = web.AppRunner(flywheel.web_app(), access_log=None, shutdown_timeout=SHUTDOWN_GRACE)
+            runner = web.AppRunner(
+                flywheel.web_app(), access_log=None, shutdown_timeout=SHUTDOWN_GRACE
+            )
             await runner.setup()
             site = web.TCPSite(runner, flywheel.settings.host, flywheel.settings.port)
             await site.start()
@@ -108,12 +112,16 @@ async def run(flywheel: Flywheel, *, serve: bool = True, work: bool = True) -> N
             await flywheel.slack.start()
         if work:
             worker = asyncio.create_task(flywheel.dispatcher.run())
+            sweeper = asyncio.create_task(housekeeping.run(flywheel.sessions, flywheel.clock, stop))
         await stop.wait()
         log.info("shutdown.started")
     finally:
         if runner is not None:
             # Stop taking requests first, so nothing new is queued while the outbox drains.
             await runner.cleanup()
+        if sweeper is not None:
+            stop.set()
+            await sweeper
         if worker is not None:
             await flywheel.dispatcher.stop()
             try:

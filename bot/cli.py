@@ -11,7 +11,9 @@ from bot.settings import ConfigurationError, Settings, load_settings
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="flywheel", description="Employee-advocacy content loop for Slack and Teams.")
+    p = argparse.ArgumentParser(
+        prog="flywheel", description="Employee-advocacy content loop for Slack and Teams."
+    )
     sub = p.add_subparsers(dest="command")
     sub.add_parser("run", help="web server + outbox worker in one process (the default)")
     sub.add_parser("serve", help="web server only")
@@ -55,6 +57,7 @@ async def _dispatch(command: str, args: argparse.Namespace, settings: Settings) 
         from adapters.console.session import run_console
 
         await upgrade(flywheel.engine)
-        return await run_console(flywheel, user=getattr(args, "user", None))
+        code: int = await run_console(flywheel, user=getattr(args, "user", None))
+        return code
     await run(flywheel, serve=command in ("run", "serve"), work=command in ("run", "worker"))
     return 0

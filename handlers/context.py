@@ -56,6 +56,11 @@ class Context:
         assert self.workspace.id is not None
         return self.workspace.id
 
+    @property
+    def member_id(self) -> int:
+        assert self.member.id is not None
+        return self.member.id
+
     async def send(
         self,
         to: dict[str, Any],

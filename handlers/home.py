@@ -41,7 +41,7 @@ async def vote_counts(ctx: Context, request_ids: Sequence[int]) -> dict[int, int
     query = (
         select(Vote.request_id, func.count())
         .where(Vote.workspace_id == ctx.workspace_id, col(Vote.request_id).in_(request_ids))
-        .group_by(Vote.request_id)
+        .group_by(col(Vote.request_id))
     )
     return {request_id: int(n) for request_id, n in (await ctx.session.exec(query)).all()}
 

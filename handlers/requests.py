@@ -181,7 +181,7 @@ async def submit(ctx: Context, submission: Submission) -> Reply:
             )
     request = ContentRequest(
         workspace_id=ctx.workspace_id,
-        requester_id=ctx.member.id,
+        requester_id=ctx.member_id,
         topic=fields["topic"],
         context=fields["context"],
         audience=fields["audience"],

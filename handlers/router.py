@@ -145,7 +145,11 @@ class Router:
         """Record an inbound event id; False when it was processed before (a platform retry)."""
         async with transaction(self.sessions) as session:
             return await events.first_delivery(
-                session, platform=platform, workspace=workspace, event_id=event_id, now=self.clock.now()
+                session,
+                platform=platform,
+                workspace=workspace,
+                event_id=event_id,
+                now=self.clock.now(),
             )
 
     async def _context(self, session: Any, interaction: Interaction) -> Context:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import InboundEvent
@@ -17,7 +18,7 @@ async def first_delivery(
     """Record an inbound event id; False if it was already processed (a retry)."""
     return await insert_ignore(
         session,
-        InboundEvent.__table__,  # type: ignore[arg-type]
+        InboundEvent.__table__,  # type: ignore[attr-defined]
         {
             "platform": platform,
             "workspace_external_id": workspace,
@@ -30,8 +31,8 @@ async def first_delivery(
 
 async def forget_older_than(session: AsyncSession, cutoff: datetime) -> int:
     """Drop ids past any platform's retry window."""
-    result = await session.exec(delete(InboundEvent).where(InboundEvent.received_at < cutoff))  # type: ignore[arg-type]
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    result = await session.exec(delete(InboundEvent).where(col(InboundEvent.received_at) < cutoff))
+    return int(result.rowcount or 0)
 
 
 RETENTION = timedelta(days=3)

@@ -15,7 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
     """Only our tables: the scheduler's (and anyone else's) are never altered or dropped."""
     if type_ == "table" and reflected and compare_to is None:
         from sqlmodel import SQLModel

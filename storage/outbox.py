@@ -14,6 +14,8 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from sqlmodel import select as sql_select
+
 from storage.models import MessageRef, OutboxMessage
 from storage.upsert import insert_ignore
 
@@ -100,7 +102,19 @@ async def claim(
     )
     async with engine.begin() as conn:
         rows = (await conn.execute(stmt)).all()
-    claimed = [Claimed(*row, claimed_until=until) for row in rows]
+    claimed = [
+        Claimed(
+            id=row.id,
+            workspace_id=row.workspace_id,
+            kind=row.kind,
+            target=row.target,
+            payload=row.payload,
+            ref_key=row.ref_key,
+            attempts=row.attempts,
+            claimed_until=until,
+        )
+        for row in rows
+    ]
     claimed.sort(key=lambda c: c.id)
     return claimed
 
@@ -174,18 +188,16 @@ async def mark_failed(session: AsyncSession, row: Claimed, *, worker: str, error
 
 
 async def message_ref(session: AsyncSession, workspace_id: int, ref_key: str) -> MessageRef | None:
-    result = await session.exec(
-        select(MessageRef).where(
-            MessageRef.workspace_id == workspace_id,  # type: ignore[arg-type]
-            MessageRef.ref_key == ref_key,  # type: ignore[arg-type]
-        )
+    query = sql_select(MessageRef).where(
+        MessageRef.workspace_id == workspace_id, MessageRef.ref_key == ref_key
     )
-    return result.scalars().first()
+    return (await session.exec(query)).first()
 
 
 async def depth(session: AsyncSession) -> dict[str, int]:
     """Rows by status, for /metrics."""
-    result = await session.exec(select(_table.c.status, func.count()).group_by(_table.c.status))
+    query = select(_table.c.status, func.count()).group_by(_table.c.status)
+    result = await session.execute(query)  # a Core select: SQLModel's exec() types only ORM ones
     return {status: int(n) for status, n in result.all()}
 
 

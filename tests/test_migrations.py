@@ -47,3 +47,35 @@ def test_env_imports_every_model() -> None:
         "workspace", "member", "expert_profile", "content_request", "vote", "inbound_event",
         "outbox", "message_ref",
     }
+
+
+async def test_housekeeping_forgets_old_event_ids_and_sent_rows(migrated_url: str) -> None:
+    from datetime import timedelta
+
+    from bot.housekeeping import sweep
+    from storage import events, outbox
+    from storage.db import session_factory, transaction
+    from storage.models import Workspace
+    from tests.fakes.clock import FrozenClock
+
+    clock = FrozenClock()
+    engine = create_engine(migrated_url)
+    sessions = session_factory(engine)
+    async with transaction(sessions) as session:
+        workspace = Workspace(platform="slack", external_id="T1", created_at=clock.now())
+        session.add(workspace)
+        await session.flush()
+        assert await events.first_delivery(session, platform="slack", workspace="T1", event_id="Ev1", now=clock.now())
+        await outbox.enqueue(
+            session, workspace_id=workspace.id or 0, dedupe_key="k", kind="message",
+            target={"user": "U1"}, payload={"text": "hi"}, now=clock.now(),
+        )
+    [row] = await outbox.claim(engine, worker="w", now=clock.now(), limit=10, lease=timedelta(seconds=60))
+    async with transaction(sessions) as session:
+        await outbox.mark_sent(session, row, worker="w", now=clock.now(), channel=None, message_id=None)
+    assert await sweep(sessions, clock) == (0, 0)
+    clock.advance(days=15)
+    assert await sweep(sessions, clock) == (1, 1)
+    async with transaction(sessions) as session:
+        assert await events.first_delivery(session, platform="slack", workspace="T1", event_id="Ev1", now=clock.now())
+    await engine.dispose()
