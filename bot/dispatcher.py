@@ -110,8 +110,13 @@ class Dispatcher:
                 sent = 0
             if sent == 0:
                 self._wake.clear()
-                waiters = [asyncio.create_task(self._wake.wait()), asyncio.create_task(self._stopping.wait())]
-                await asyncio.wait(waiters, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED)
+                waiters = [
+                    asyncio.create_task(self._wake.wait()),
+                    asyncio.create_task(self._stopping.wait()),
+                ]
+                await asyncio.wait(
+                    waiters, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED
+                )
                 for waiter in waiters:
                     waiter.cancel()
         log.info("dispatcher.stopped", worker=self.worker_id)
@@ -146,20 +151,28 @@ class Dispatcher:
         async with self._slots:
             platform, external_id = await self._workspace(row.workspace_id)
             sender = self.senders.get(platform)
-            bound = log.bind(outbox_id=row.id, workspace=external_id, kind=row.kind, attempt=row.attempts)
+            bound = log.bind(
+                outbox_id=row.id, workspace=external_id, kind=row.kind, attempt=row.attempts
+            )
             if sender is None:
-                await self._fail(row, f"no sender configured for platform {platform!r}", platform, bound)
+                await self._fail(
+                    row, f"no sender configured for platform {platform!r}", platform, bound
+                )
                 return
             bucket = self._bucket(row.workspace_id)
             await bucket.acquire()
-            if self._stopping.is_set() or self.clock.now() >= row.claimed_until - timedelta(seconds=5):
+            if self._stopping.is_set() or self.clock.now() >= row.claimed_until - timedelta(
+                seconds=5
+            ):
                 # Shutting down, or the lease is about to lapse: hand the row back untried.
                 await self._retry(row, 0, None, counts=False)
                 return
             try:
                 delivery = await self._delivery(row, external_id)
                 if delivery is None:
-                    await self._retry(row, 2.0, "the message to update has not been sent yet", counts=False)
+                    await self._retry(
+                        row, 2.0, "the message to update has not been sent yet", counts=False
+                    )
                     return
                 started = time.perf_counter()
                 landed = await sender.send(delivery)
@@ -171,7 +184,9 @@ class Dispatcher:
                 await self._retry(row, limited.retry_after, str(limited), counts=False)
             except TransientError as error:
                 if row.attempts >= self.max_attempts:
-                    await self._fail(row, f"gave up after {row.attempts} attempts: {error}", platform, bound)
+                    await self._fail(
+                        row, f"gave up after {row.attempts} attempts: {error}", platform, bound
+                    )
                 else:
                     bound.warning("outbox.retry", error=str(error))
                     await self._retry(row, backoff(row.attempts), str(error))
@@ -193,7 +208,9 @@ class Dispatcher:
         channel = message_id = None
         if row.kind == "update":
             async with self.sessions() as session:
-                ref = await outbox.message_ref(session, row.workspace_id, str(row.target.get("ref")))
+                ref = await outbox.message_ref(
+                    session, row.workspace_id, str(row.target.get("ref"))
+                )
             if ref is None:
                 return None
             channel, message_id = ref.channel, ref.message_id
@@ -206,7 +223,9 @@ class Dispatcher:
             message_id=message_id,
         )
 
-    async def _retry(self, row: outbox.Claimed, delay: float, error: str | None, counts: bool = True) -> None:
+    async def _retry(
+        self, row: outbox.Claimed, delay: float, error: str | None, counts: bool = True
+    ) -> None:
         async with transaction(self.sessions) as session:
             await outbox.reschedule(
                 session,
@@ -217,7 +236,13 @@ class Dispatcher:
                 counts_as_attempt=counts,
             )
 
-    async def _fail(self, row: outbox.Claimed, error: str, platform: str, bound: structlog.typing.FilteringBoundLogger) -> None:
+    async def _fail(
+        self,
+        row: outbox.Claimed,
+        error: str,
+        platform: str,
+        bound: structlog.typing.FilteringBoundLogger,
+    ) -> None:
         bound.error("outbox.failed", error=error)
         metrics.OUTBOX_FAILED.labels(platform).inc()
         async with transaction(self.sessions) as session:

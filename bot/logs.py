@@ -44,8 +44,14 @@ def configure(level: str = "INFO", json: bool | None = None) -> None:
     # Libraries (aiohttp, slack_sdk, apscheduler) log through the standard library.
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(processors=[*shared[1:], structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
-                                            foreign_pre_chain=[structlog.stdlib.add_logger_name])
+        structlog.stdlib.ProcessorFormatter(
+            processors=[
+                *shared[1:],
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                renderer,
+            ],
+            foreign_pre_chain=[structlog.stdlib.add_logger_name],
+        )
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -60,10 +60,30 @@ class Settings(BaseSettings):
     def problem(self) -> str | None:
         """The first configuration problem, as one line; None when the settings hold."""
         pairs = (
-            ("SLACK_CLIENT_ID", self.slack_client_id, "SLACK_CLIENT_SECRET", self.slack_client_secret),
-            ("SLACK_CLIENT_SECRET", self.slack_client_secret, "SLACK_CLIENT_ID", self.slack_client_id),
-            ("MICROSOFT_APP_ID", self.microsoft_app_id, "MICROSOFT_APP_PASSWORD", self.microsoft_app_password),
-            ("MICROSOFT_APP_PASSWORD", self.microsoft_app_password, "MICROSOFT_APP_ID", self.microsoft_app_id),
+            (
+                "SLACK_CLIENT_ID",
+                self.slack_client_id,
+                "SLACK_CLIENT_SECRET",
+                self.slack_client_secret,
+            ),
+            (
+                "SLACK_CLIENT_SECRET",
+                self.slack_client_secret,
+                "SLACK_CLIENT_ID",
+                self.slack_client_id,
+            ),
+            (
+                "MICROSOFT_APP_ID",
+                self.microsoft_app_id,
+                "MICROSOFT_APP_PASSWORD",
+                self.microsoft_app_password,
+            ),
+            (
+                "MICROSOFT_APP_PASSWORD",
+                self.microsoft_app_password,
+                "MICROSOFT_APP_ID",
+                self.microsoft_app_id,
+            ),
             ("SLACK_APP_TOKEN", self.slack_app_token, "SLACK_BOT_TOKEN", self.slack_bot_token),
         )
         for have, value, need, other in pairs:
@@ -84,7 +104,9 @@ class Settings(BaseSettings):
         if not self.slack_api_url.startswith(("http://", "https://")):
             return "SLACK_API_URL must be an http(s) URL"
         if self.flywheel_outbox_rate <= 0 or self.flywheel_outbox_max_attempts < 1:
-            return "FLYWHEEL_OUTBOX_RATE must be positive and FLYWHEEL_OUTBOX_MAX_ATTEMPTS at least 1"
+            return (
+                "FLYWHEEL_OUTBOX_RATE must be positive and FLYWHEEL_OUTBOX_MAX_ATTEMPTS at least 1"
+            )
         return None
 
     def __repr_args__(self) -> Any:
@@ -113,7 +135,11 @@ class Settings(BaseSettings):
 
     @property
     def admins(self) -> frozenset[str]:
-        return frozenset(a.strip().lower() if "@" in a else a.strip() for a in self.flywheel_admins.split(",") if a.strip())
+        return frozenset(
+            a.strip().lower() if "@" in a else a.strip()
+            for a in self.flywheel_admins.split(",")
+            if a.strip()
+        )
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -23,7 +23,11 @@ ACK_ROUTES = web.AppKey("ack_routes", dict[str, str])
 async def measure(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Count requests by route and status; time platform acknowledgements."""
     started = time.perf_counter()
-    route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
+    route = (
+        request.match_info.route.resource.canonical
+        if request.match_info.route.resource
+        else "unmatched"
+    )
     status = 500
     try:
         response = await handler(request)
@@ -58,7 +62,9 @@ def create_app(
                 await conn.execute(text("SELECT 1"))
             current = await is_current(engine)
         except Exception as error:
-            return web.json_response({"status": "unavailable", "database": str(error)[:200]}, status=503)
+            return web.json_response(
+                {"status": "unavailable", "database": str(error)[:200]}, status=503
+            )
         if not current:
             return web.json_response({"status": "unavailable", "migrations": "pending"}, status=503)
         return web.json_response({"status": "ready"})
@@ -68,7 +74,9 @@ def create_app(
             depth = await outbox.depth(session)
         for status in (outbox.PENDING, outbox.SENDING, outbox.SENT, outbox.FAILED):
             metrics.OUTBOX_DEPTH.labels(status).set(depth.get(status, 0))
-        return web.Response(body=generate_latest(metrics.REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(
+            body=generate_latest(metrics.REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

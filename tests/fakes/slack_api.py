@@ -32,6 +32,8 @@ class Fault:
     retry_after: int | None = None
     delay: float = 0.0
     error: str | None = None
+    # A slow answer rather than a failure: wait `delay`, then answer as usual.
+    answer: bool = False
 
 
 @dataclass
@@ -57,6 +59,8 @@ class FakeSlack:
     faults: dict[str, deque[Fault]] = field(default_factory=dict)
     # Calls per second allowed for message methods; beyond it: 429 with Retry-After.
     rate_limit: float | None = None
+    # Requests received and not yet answered (a send "in flight").
+    in_flight: int = 0
     _window: deque[float] = field(default_factory=deque)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     server: TestServer | None = None
@@ -72,6 +76,11 @@ class FakeSlack:
         """Answer the next `times` calls of `method` with `status` (or an `ok: false` error)."""
         queue = self.faults.setdefault(method, deque())
         queue.extend(Fault(status, retry_after, delay, error) for _ in range(times))
+
+    def slow(self, method: str, delay: float, *, times: int = 1) -> None:
+        """Answer the next `times` calls of `method` normally, but only after `delay` seconds."""
+        queue = self.faults.setdefault(method, deque())
+        queue.extend(Fault(200, delay=delay, answer=True) for _ in range(times))
 
     @property
     def url(self) -> str:
@@ -119,13 +128,22 @@ class FakeSlack:
         return args
 
     async def _api(self, request: web.Request) -> web.Response:
+        self.in_flight += 1
+        try:
+            return await self._api_call(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _api_call(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         auth = request.headers.get("Authorization", "")
         args = await self._args(request)
         token = auth.removeprefix("Bearer ") or args.get("token")
         queue = self.faults.get(method)
-        if queue:
-            fault = queue.popleft()
+        fault = queue.popleft() if queue else None
+        if fault is not None and fault.answer:
+            await asyncio.sleep(fault.delay)
+        elif fault is not None:
             if fault.delay:
                 await asyncio.sleep(fault.delay)
             self.calls.append(Call(method, args, token, time.monotonic()))
