@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime, json_type
@@ -157,6 +157,21 @@ class MessageRef(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
 
 
+class Embedding(SQLModel, table=True):
+    """A cached embedding vector, keyed by model and a hash of the text it was computed from."""
+
+    __tablename__ = "embedding"
+    __table_args__ = (UniqueConstraint("workspace_id", "model", "text_hash"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id")
+    model: str = Field(max_length=100)
+    text_hash: str = Field(max_length=64)
+    dimensions: int
+    vector: bytes = Field(sa_type=LargeBinary)  # float32, little-endian
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
 ALL_TABLES = (
     Workspace,
     Member,
@@ -166,4 +181,5 @@ ALL_TABLES = (
     InboundEvent,
     OutboxMessage,
     MessageRef,
+    Embedding,
 )

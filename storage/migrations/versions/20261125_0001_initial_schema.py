@@ -21,7 +21,6 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-
     op.create_table(
         "inbound_event",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -231,7 +230,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-
     with op.batch_alter_table("vote", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_vote_workspace_id"))
 
