@@ -87,8 +87,37 @@ class ContentRequest(SQLModel, table=True):
     status: str = Field(default="open", max_length=24)
     source_text: str | None = Field(default=None, max_length=4000)
     source_permalink: str | None = Field(default=None, max_length=1000)
+    assignee_id: int | None = Field(default=None, foreign_key="member.id")
+    claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    reminded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Ping(SQLModel, table=True):
+    """An expert asked to take a request: one per expert and request, whatever the round."""
+
+    __tablename__ = "ping"
+    __table_args__ = (
+        UniqueConstraint("request_id", "member_id"),
+        Index(None, "workspace_id", "status", "expires_at"),
+        Index(None, "member_id", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id")
+    request_id: int = Field(foreign_key="content_request.id", index=True)
+    member_id: int = Field(foreign_key="member.id")
+    round: int = 1
+    # pending → claimed | declined | passed (suggested someone) | expired | withdrawn
+    status: str = Field(default="pending", max_length=16)
+    reasons: list[str] = Field(default_factory=list, sa_type=json_type())
+    suggested_by_id: int | None = Field(default=None, foreign_key="member.id")
+    note: str | None = Field(default=None, max_length=500)
+    deliver_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class Vote(SQLModel, table=True):
@@ -177,6 +206,7 @@ ALL_TABLES = (
     Member,
     ExpertProfile,
     ContentRequest,
+    Ping,
     Vote,
     InboundEvent,
     OutboxMessage,
