@@ -32,7 +32,8 @@ def register(router: Router) -> None:
                     Section(text=lead),
                     Section(text="\n".join(lines)),
                     ContextLine(
-                        text="Buttons in my messages do the rest: +1, claim, share, log a win."
+                        text="Buttons in my messages do the rest: "
+                        "+1 a request; claim, suggest or pass."
                     ),
                 ),
             )

@@ -24,6 +24,9 @@ class Actor:
     tz: str | None = None
     is_platform_admin: bool = False
     is_bot: bool = False
+    # False when the platform could not be asked (an outage): the fields above are then
+    # guesses, and must not overwrite what is known about the person.
+    profile_known: bool = True
 
 
 @dataclass(frozen=True, slots=True)

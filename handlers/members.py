@@ -66,6 +66,8 @@ async def ensure_member(
             ("workspace_id", "user_id"),
         )
         return (await session.exec(query)).one()
+    if not actor.profile_known:
+        return member
     changed = False
     for attr in ("name", "email", "tz"):
         value = getattr(actor, attr)

@@ -83,7 +83,8 @@ def request_form(
     if similar:
         intro = (
             Section(
-                text="*Colleagues already asked something close.* A +1 tells experts the demand is real:"
+                text="*Colleagues already asked something close.* "
+                "A +1 tells experts the demand is real:"
             ),
             *(
                 ContextLine(text=f"• {r.topic} — {home.demand(votes)} · {LABELS[Status(r.status)]}")
@@ -358,7 +359,7 @@ def _captured(request: ContentRequest) -> Message:
             Section(text=f"✅ *Request captured:* {request.topic}"),
             ContextLine(
                 text=f"I'll look for colleagues who know this topic{due}. "
-                "Others can +1 it from the Flywheel home tab."
+                "Colleagues can +1 it from their Flywheel home."
             ),
         ),
     )
@@ -369,7 +370,8 @@ def _form_invitation(topic: str, similar: list[tuple[ContentRequest, int]]) -> M
     for request, votes in similar:
         blocks.append(
             Section(
-                text=f"*Already asked:* {request.topic}\n{home.demand(votes)} · {LABELS[Status(request.status)]}",
+                text=f"*Already asked:* {request.topic}\n"
+                f"{home.demand(votes)} · {LABELS[Status(request.status)]}",
                 button=Button(label="+1", action="request_vote", value=str(request.id)),
             )
         )

@@ -111,7 +111,7 @@ def blocks(items: tuple[Block, ...], limit: int = MAX_MESSAGE_BLOCKS) -> list[Js
     """Render blocks; past the limit, the last one says that some were left out."""
     rendered = [block(b) for b in items]
     if len(rendered) > limit:
-        rendered = rendered[: limit - 1] + [{"type": "context", "elements": [mrkdwn("…", 10)]}]
+        rendered = [*rendered[: limit - 1], {"type": "context", "elements": [mrkdwn("…", 10)]}]
     return rendered
 
 
@@ -155,7 +155,10 @@ def field(f: FormField) -> Json:
         case SelectField():
             options = [_option(o.value, o.label) for o in f.options[:SELECT_OPTIONS]]
             chosen = [o for o in options if o["value"] in f.initial]
-            element = {"type": "multi_static_select" if f.multi else "static_select", "options": options}
+            element = {
+                "type": "multi_static_select" if f.multi else "static_select",
+                "options": options,
+            }
             if chosen:
                 if f.multi:
                     element["initial_options"] = chosen
@@ -165,7 +168,9 @@ def field(f: FormField) -> Json:
         case UserField():
             element = {"type": "multi_users_select" if f.multi else "users_select"}
             if f.initial:
-                element["initial_users" if f.multi else "initial_user"] = list(f.initial) if f.multi else f.initial[0]
+                element["initial_users" if f.multi else "initial_user"] = (
+                    list(f.initial) if f.multi else f.initial[0]
+                )
             return _optional_hint(f, element)
         case ChannelField():
             element = {
@@ -191,7 +196,8 @@ def modal(form: Form) -> Json:
         "callback_id": form.form_id,
         "title": plain(form.title, VIEW_TITLE),
         "close": plain("Cancel", VIEW_BUTTON),
-        "blocks": blocks((*form.intro,), MAX_VIEW_BLOCKS - len(form.fields)) + [field(f) for f in form.fields],
+        "blocks": blocks((*form.intro,), MAX_VIEW_BLOCKS - len(form.fields))
+        + [field(f) for f in form.fields],
     }
     if form.fields:
         view["submit"] = plain(form.submit_label, VIEW_BUTTON)

@@ -43,7 +43,9 @@ class SlackSender:
             return Delivered()
         if delivery.kind == "update":
             response = await self.client.chat_update(
-                channel=delivery.channel or "", ts=delivery.message_id or "", **blocks.message(message)
+                channel=delivery.channel or "",
+                ts=delivery.message_id or "",
+                **blocks.message(message),
             )
             return Delivered(response.get("channel"), response.get("ts"))
         if "response_url" in target:
@@ -57,7 +59,9 @@ class SlackSender:
             raise PermanentError(f"no Slack destination in {sorted(target)}")
         extra: dict[str, Any] = {"thread_ts": target["thread"]} if target.get("thread") else {}
         # A user id as the channel opens (or reuses) the DM without conversations.open.
-        response = await self.client.chat_postMessage(channel=channel, **blocks.message(message), **extra)
+        response = await self.client.chat_postMessage(
+            channel=channel, **blocks.message(message), **extra
+        )
         return Delivered(response.get("channel"), response.get("ts"))
 
     async def _respond(self, url: str, message: Message) -> bool:
@@ -68,7 +72,9 @@ class SlackSender:
         if session is None:
             session = aiohttp.ClientSession()
         try:
-            async with session.post(url, json=body, timeout=aiohttp.ClientTimeout(total=10)) as response:
+            async with session.post(
+                url, json=body, timeout=aiohttp.ClientTimeout(total=10)
+            ) as response:
                 if response.status == 429:
                     raise RateLimited(float(response.headers.get("Retry-After", "1")))
                 if response.status >= 500:

@@ -7,6 +7,7 @@ serves `response_url`s (`/response/<id>`), which Slack hands out with interactio
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import time
@@ -71,8 +72,16 @@ class FakeSlack:
         self.users[user_id] = user
         return user
 
-    def fail(self, method: str, status: int = 500, *, times: int = 1, retry_after: int | None = None,
-             delay: float = 0.0, error: str | None = None) -> None:
+    def fail(
+        self,
+        method: str,
+        status: int = 500,
+        *,
+        times: int = 1,
+        retry_after: int | None = None,
+        delay: float = 0.0,
+        error: str | None = None,
+    ) -> None:
         """Answer the next `times` calls of `method` with `status` (or an `ok: false` error)."""
         queue = self.faults.setdefault(method, deque())
         queue.extend(Fault(status, retry_after, delay, error) for _ in range(times))
@@ -121,10 +130,8 @@ class FakeSlack:
                 args.update({k: v for k, v in form.items() if isinstance(v, str)})
         for key in ("blocks", "view", "attachments"):
             if isinstance(args.get(key), str):
-                try:
+                with contextlib.suppress(json.JSONDecodeError):
                     args[key] = json.loads(args[key])
-                except json.JSONDecodeError:
-                    pass
         return args
 
     async def _api(self, request: web.Request) -> web.Response:
@@ -149,12 +156,16 @@ class FakeSlack:
             self.calls.append(Call(method, args, token, time.monotonic()))
             if fault.error:
                 return web.json_response({"ok": False, "error": fault.error})
-            headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+            headers = (
+                {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+            )
             body = {"ok": False, "error": "ratelimited"} if fault.status == 429 else {"ok": False}
             return web.json_response(body, status=fault.status, headers=headers)
         if self.rate_limit and method.startswith(("chat.", "views.")) and not self._admit():
             self.calls.append(Call(method + ":limited", args, token, time.monotonic()))
-            return web.json_response({"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": "1"})
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": "1"}
+            )
         self.calls.append(Call(method, args, token, time.monotonic()))
         if not token or not token.startswith("xoxb-"):
             return web.json_response({"ok": False, "error": "not_authed"})
@@ -173,8 +184,14 @@ class FakeSlack:
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         ok: dict[str, Any] = {"ok": True}
         if method == "auth.test":
-            return {**ok, "team_id": self.team_id, "team": self.team_name, "user_id": self.bot_user_id,
-                    "bot_id": "B0001", "url": "https://acme.slack.com/"}
+            return {
+                **ok,
+                "team_id": self.team_id,
+                "team": self.team_name,
+                "user_id": self.bot_user_id,
+                "bot_id": "B0001",
+                "url": "https://acme.slack.com/",
+            }
         if method in ("chat.postMessage", "chat.postEphemeral"):
             channel = str(args.get("channel", ""))
             if channel.startswith("U"):
@@ -186,22 +203,46 @@ class FakeSlack:
             return {**ok, "channel": args.get("channel"), "ts": args.get("ts")}
         if method in ("views.open", "views.publish", "views.update", "views.push"):
             return {**ok, "view": {"id": f"V{next(self._ts)}", **(args.get("view") or {})}}
-        if method == "users.info":
-            user = self.users.get(str(args.get("user")))
+        if method in ("users.info", "users.lookupByEmail"):
+            if method == "users.info":
+                user = self.users.get(str(args.get("user")))
+            else:
+                email = str(args.get("email", "")).lower()
+                matches = (u for u in self.users.values() if (u.email or "").lower() == email)
+                user = next(matches, None)
             if user is None:
-                return {"ok": False, "error": "user_not_found"}
-            return {**ok, "user": {
-                "id": user.id, "team_id": self.team_id, "name": user.name, "real_name": user.name,
-                "tz": user.tz, "is_admin": user.is_admin, "is_owner": user.is_owner, "is_bot": user.is_bot,
-                "profile": {"email": user.email, "real_name": user.name, "display_name": user.name},
-            }}
+                error = "user_not_found" if method == "users.info" else "users_not_found"
+                return {"ok": False, "error": error}
+            return {
+                **ok,
+                "user": {
+                    "id": user.id,
+                    "team_id": self.team_id,
+                    "name": user.name,
+                    "real_name": user.name,
+                    "tz": user.tz,
+                    "is_admin": user.is_admin,
+                    "is_owner": user.is_owner,
+                    "is_bot": user.is_bot,
+                    "profile": {
+                        "email": user.email,
+                        "real_name": user.name,
+                        "display_name": user.name,
+                    },
+                },
+            }
         if method == "chat.getPermalink":
-            return {**ok, "permalink": f"https://acme.slack.com/archives/{args.get('channel')}/p{args.get('message_ts')}"}
+            return {
+                **ok,
+                "permalink": f"https://acme.slack.com/archives/{args.get('channel')}/p{args.get('message_ts')}",
+            }
         return ok
 
     async def _response_url(self, request: web.Request) -> web.Response:
         body = await request.json()
-        self.calls.append(Call(f"response_url:{request.match_info['name']}", body, None, time.monotonic()))
+        self.calls.append(
+            Call(f"response_url:{request.match_info['name']}", body, None, time.monotonic())
+        )
         queue = self.faults.get("response_url")
         if queue:
             fault = queue.popleft()

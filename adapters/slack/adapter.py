@@ -1,0 +1,329 @@
+"""The Slack adapter: one verified edge at `POST /slack/events` (or Socket Mode), Bolt behind it.
+
+The edge verifies the signature and checks the body before anything else runs, so a
+forged or malformed request is refused (401, 400) without touching the database. Bolt
+then routes the request to a listener and, because it processes before responding,
+Slack's answer leaves only after everything durable is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import aiohttp
+import structlog
+from aiohttp import web
+from pydantic import SecretStr
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.authorization.async_authorize import AsyncAuthorize
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
+from slack_sdk.signature import Clock as SignatureClock
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
+
+from adapters.slack import translate
+from adapters.slack.listeners import Listeners, register
+from adapters.slack.profiles import Profiles, SlackDirectory
+from adapters.slack.sender import SlackSender
+from handlers.ports import Clock
+from handlers.router import Router
+
+log = structlog.get_logger(__name__)
+
+EVENTS_PATH = "/slack/events"
+# Web API calls made while Slack waits for the acknowledgement (3 s) must be short.
+INBOUND_TIMEOUT = 3
+OUTBOUND_TIMEOUT = 10
+APOLOGY = "Sorry — something went wrong on my side. Please try again in a moment."
+
+Body = dict[str, Any]
+
+
+class SlackSettings(Protocol):
+    """What the adapter reads from the application's settings (`bot.settings.Settings`)."""
+
+    @property
+    def slack_bot_token(self) -> SecretStr | None: ...
+
+    @property
+    def slack_signing_secret(self) -> SecretStr | None: ...
+
+    @property
+    def slack_app_token(self) -> SecretStr | None: ...
+
+    @property
+    def slack_api_base(self) -> str:
+        """SLACK_API_URL, ending with a slash."""
+        ...
+
+
+class SingleWorkspaceAuthorize(AsyncAuthorize):
+    """The bot token of SLACK_BOT_TOKEN's workspace, identified once with `auth.test`.
+
+    Every request's token comes from here; a multi-workspace install replaces this with
+    Bolt's installation-store authorize and nothing else changes.
+    """
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self._client = client
+        self._identity: AsyncSlackResponse | None = None
+
+    async def __call__(
+        self,
+        *,
+        context: AsyncBoltContext,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str | None,
+        actor_enterprise_id: str | None = None,
+        actor_team_id: str | None = None,
+        actor_user_id: str | None = None,
+    ) -> AuthorizeResult:
+        if self._identity is None:
+            # Two first requests may both ask; the answers are the same, so no lock.
+            self._identity = await self._client.auth_test()
+        return AuthorizeResult.from_auth_test_response(
+            bot_token=self._client.token, auth_test_response=self._identity
+        )
+
+
+class _SignatureClock(SignatureClock):
+    """The replay window reads the application's clock, which tests can set."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
+    def now(self) -> float:
+        return self._clock.now().timestamp()
+
+
+class SlackAdapter:
+    """Slack in and out: the inbound edge and Bolt listeners, and the outbox sender."""
+
+    def __init__(
+        self,
+        *,
+        app: AsyncApp,
+        sender: SlackSender,
+        verifier: SignatureVerifier | None,
+        router: Router,
+        app_token: str | None = None,
+    ) -> None:
+        self.app = app
+        self.sender = sender
+        self.router = router
+        self._verifier = verifier
+        self._app_token = app_token
+        self._socket: AsyncSocketModeHandler | None = None
+        self._connecting: asyncio.Task[None] | None = None
+        app.use(self._first_delivery)
+        app.error(self._on_error)
+
+    @classmethod
+    def from_settings(cls, settings: SlackSettings, router: Router) -> SlackAdapter:
+        """Build the adapter; every Slack client it makes talks to SLACK_API_URL."""
+        if settings.slack_bot_token is None:
+            raise ValueError("SLACK_BOT_TOKEN is required for the Slack adapter")
+        token = settings.slack_bot_token.get_secret_value()
+        base_url = settings.slack_api_base
+        signing_secret = (
+            settings.slack_signing_secret.get_secret_value()
+            if settings.slack_signing_secret
+            else ""
+        )
+        app = AsyncApp(
+            name="flywheel",
+            # Bolt copies base URL and timeout from this client into every request's client;
+            # the token comes from `authorize`.
+            client=AsyncWebClient(base_url=base_url, timeout=INBOUND_TIMEOUT),
+            authorize=SingleWorkspaceAuthorize(
+                AsyncWebClient(token=token, base_url=base_url, timeout=INBOUND_TIMEOUT)
+            ),
+            signing_secret=signing_secret,
+            # The edge verifies signatures (and answers 401) before Bolt sees a request.
+            request_verification_enabled=False,
+            # Listeners finish before Slack gets its answer, so nothing is left running
+            # after the acknowledgement: what was acknowledged is committed.
+            process_before_response=True,
+        )
+        profiles = Profiles()
+        register(app, Listeners(router, profiles), router)
+        lookups = AsyncWebClient(token=token, base_url=base_url, timeout=INBOUND_TIMEOUT)
+        router.directories["slack"] = SlackDirectory(lookups, profiles)
+        return cls(
+            app=app,
+            sender=SlackSender(
+                AsyncWebClient(token=token, base_url=base_url, timeout=OUTBOUND_TIMEOUT)
+            ),
+            verifier=(
+                SignatureVerifier(signing_secret, clock=_SignatureClock(router.clock))
+                if signing_secret
+                else None
+            ),
+            router=router,
+            app_token=(
+                settings.slack_app_token.get_secret_value() if settings.slack_app_token else None
+            ),
+        )
+
+    async def team_id(self) -> str:
+        """The workspace the bot token belongs to (Slack's `auth.test`)."""
+        identity = await self.sender.client.auth_test()
+        return str(identity["team_id"])
+
+    def routes(self) -> list[web.RouteDef]:
+        """The one Request URL for events, commands and interactivity."""
+        return [web.post(EVENTS_PATH, self.handle)]
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Events API, slash commands and interactivity: verify, check, then let Bolt route."""
+        raw = await request.read()
+        if not self._verified(raw, request):
+            log.warning(
+                "slack.request_unverified",
+                retry=request.headers.get("X-Slack-Retry-Num"),
+                has_signature="X-Slack-Signature" in request.headers,
+            )
+            return web.json_response({"error": "invalid or missing signature"}, status=401)
+        try:
+            body, form_encoded = translate.parse_body(raw, request.content_type)
+        except translate.MalformedRequest as bad:
+            log.warning("slack.request_malformed", reason=str(bad))
+            return web.json_response({"error": f"malformed request: {bad}"}, status=400)
+        if translate.kind(body) == "app_rate_limited":
+            log.warning("slack.events_rate_limited", team=body.get("team_id"))
+            return web.Response(status=200)
+        headers: dict[str, str | Sequence[str]] = {k.lower(): v for k, v in request.headers.items()}
+        if form_encoded:
+            # Bolt would parse the form again, and reads a command whose text merely
+            # contains "payload" as an empty body; it gets the parsed body instead.
+            headers["content-type"] = "application/json"
+            text = json.dumps(body)
+        else:
+            text = raw.decode("utf-8")
+        response = await self.app.async_dispatch(
+            AsyncBoltRequest(body=text, query=request.query_string, headers=headers)
+        )
+        return await to_aiohttp_response(response)
+
+    def _verified(self, raw: bytes, request: web.Request) -> bool:
+        if self._verifier is None:
+            return False
+        try:
+            return self._verifier.is_valid(
+                body=raw,
+                timestamp=request.headers.get("X-Slack-Request-Timestamp"),
+                signature=request.headers.get("X-Slack-Signature"),
+            )
+        except ValueError:  # a timestamp that is not a number, a body that is not text
+            return False
+
+    async def _first_delivery(self, body: Body, next: Any) -> BoltResponse | None:
+        """Slack retries an event it thinks was lost; only its first delivery is processed."""
+        event_id = body.get("event_id")
+        if body.get("type") == "event_callback" and isinstance(event_id, str):
+            team = translate.team_id(body)
+            if not await self.router.first_delivery("slack", team, event_id):
+                log.info(
+                    "slack.event_duplicate",
+                    team=team,
+                    event_id=event_id,
+                    event_type=str((body.get("event") or {}).get("type")),
+                )
+                return BoltResponse(status=200, body="")
+        await next()
+        return None
+
+    async def _on_error(self, error: Exception, body: Body, client: AsyncWebClient) -> BoltResponse:
+        """The one place unexpected failures end: logged with context, a short apology."""
+        log.error(
+            "slack.request_failed",
+            error=f"{type(error).__name__}: {error}",
+            exc_info=error,
+            **translate.describe(body),
+        )
+        return await apologise(body, client)
+
+    async def start(self) -> None:
+        """Connect Socket Mode when an app token is configured; HTTP mode needs nothing."""
+        if self._app_token is None:
+            return
+        self._socket = AsyncSocketModeHandler(self.app, self._app_token)
+        # slack_sdk keeps retrying until Slack accepts the connection; serving HTTP and
+        # sending the outbox must not wait for that.
+        self._connecting = asyncio.create_task(
+            self._socket.connect_async(),  # type: ignore[no-untyped-call]
+            name="slack-socket-mode",
+        )
+        log.info("slack.socket_mode_connecting")
+
+    async def close(self) -> None:
+        """Disconnect Socket Mode and release the sender."""
+        if self._connecting is not None:
+            self._connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connecting
+            self._connecting = None
+        if self._socket is not None:
+            await self._socket.close_async()  # type: ignore[no-untyped-call]
+            self._socket = None
+        await self.sender.close()
+
+
+async def apologise(body: Body, client: AsyncWebClient) -> BoltResponse:
+    """Tell the person something failed, wherever this kind of request can be answered."""
+    match translate.kind(body):
+        case "command":
+            return BoltResponse(status=200, body={"response_type": "ephemeral", "text": APOLOGY})
+        case "view_submission":
+            # Keep the modal open with the person's answers, rather than closing it silently.
+            inputs = translate.input_block_ids(body.get("view") or {})
+            if inputs:
+                return BoltResponse(
+                    status=200, body={"response_action": "errors", "errors": {inputs[0]: APOLOGY}}
+                )
+    await _notify(body, client)
+    return BoltResponse(status=200, body="")
+
+
+async def _notify(body: Body, client: AsyncWebClient) -> None:
+    """Best effort, straight to Slack: the outbox may be what failed."""
+    kind = translate.kind(body)
+    user = translate.user_id(body)
+    try:
+        if isinstance(body.get("response_url"), str):
+            message = {"response_type": "ephemeral", "replace_original": False, "text": APOLOGY}
+            async with (
+                aiohttp.ClientSession() as session,
+                session.post(
+                    body["response_url"],
+                    json=message,
+                    timeout=aiohttp.ClientTimeout(total=INBOUND_TIMEOUT),
+                ) as response,
+            ):
+                response.raise_for_status()
+        elif kind == "event_callback" and (body.get("event") or {}).get("type") == "app_mention":
+            event = body["event"]
+            await client.chat_postMessage(
+                channel=event["channel"],
+                thread_ts=event.get("thread_ts") or event["ts"],
+                text=APOLOGY,
+            )
+        elif kind in ("block_actions", "shortcut", "message_action", "view_submission") and user:
+            await client.chat_postMessage(channel=user, text=APOLOGY)
+    except (SlackApiError, aiohttp.ClientError, TimeoutError, KeyError) as error:
+        log.warning("slack.apology_failed", kind=kind, user=user, error=type(error).__name__)
+
+
+__all__ = ["EVENTS_PATH", "SingleWorkspaceAuthorize", "SlackAdapter", "SlackSettings"]

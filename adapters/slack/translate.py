@@ -1,0 +1,413 @@
+"""Slack payloads to neutral interactions, and submitted view state to form values.
+
+The edge checks a payload's shape once (`parse_body`), so the translators below can read
+the fields every payload of that kind is guaranteed to carry.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from urllib.parse import parse_qsl
+
+from handlers.interactions import (
+    Action,
+    Actor,
+    Command,
+    Event,
+    Origin,
+    SourceMessage,
+    Submission,
+)
+from handlers.messages import FormValue
+
+Body = dict[str, Any]
+
+JSON_TYPES = frozenset({"url_verification", "event_callback", "app_rate_limited"})
+PAYLOAD_TYPES = frozenset({"block_actions", "view_submission", "shortcut", "message_action"})
+# Slack's forms have at most a few dozen fields; a flood of them is not a Slack request.
+MAX_FORM_FIELDS = 100
+DEFAULT_COMMAND = "help"
+
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+
+
+class MalformedRequest(ValueError):
+    """A verified body that is not a Slack payload this app understands; answered 400."""
+
+
+# -- the edge: bytes to a checked body ----------------------------------------------------
+
+
+def parse_body(raw: bytes, content_type: str) -> tuple[Body, bool]:
+    """Parse and check a request body; returns it and whether it came form-encoded."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedRequest("body is not UTF-8") from None
+    if content_type == "application/json":
+        body = _json_object(text, "body")
+        _check_json(body)
+        return body, False
+    if content_type == "application/x-www-form-urlencoded":
+        try:
+            form = dict(parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS))
+        except ValueError as error:
+            raise MalformedRequest(f"form body: {error}") from None
+        if "payload" in form:
+            body = _json_object(form["payload"], "payload")
+            _check_payload(body)
+        else:
+            body = form
+            _check_form(body)
+        return body, True
+    raise MalformedRequest(f"unsupported content type {content_type or 'none'!r}")
+
+
+def _json_object(text: str, what: str) -> Body:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise MalformedRequest(f"{what} is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise MalformedRequest(f"{what} is not a JSON object")
+    return value
+
+
+def _get(body: Body, path: str) -> Any:
+    value: Any = body
+    for key in path.split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def _require(body: Body, *paths: str, kind: type = str) -> None:
+    for path in paths:
+        value = _get(body, path)
+        if not isinstance(value, kind) or (kind is str and not value):
+            raise MalformedRequest(f"missing or invalid {path!r}")
+
+
+def _check_json(body: Body) -> None:
+    kind = body.get("type")
+    if kind not in JSON_TYPES:
+        raise MalformedRequest(f"unsupported event type {kind!r}")
+    if kind == "url_verification":
+        _require(body, "challenge")
+    elif kind == "event_callback":
+        _require(body, "team_id", "event_id", "event.type")
+        event = body["event"]
+        if event["type"] == "app_mention":
+            _require(body, "event.user", "event.channel", "event.ts")
+            if not isinstance(event.get("text", ""), str):
+                raise MalformedRequest("missing or invalid 'event.text'")
+        elif event["type"] == "app_home_opened":
+            _require(body, "event.user")
+
+
+def _check_payload(body: Body) -> None:
+    kind = body.get("type")
+    if kind not in PAYLOAD_TYPES:
+        raise MalformedRequest(f"unsupported interaction type {kind!r}")
+    _require(body, "user.id")
+    if not (_get(body, "team.id") or _get(body, "user.team_id")):
+        raise MalformedRequest("missing 'team.id'")
+    if kind == "block_actions":
+        _require(body, "trigger_id")
+        actions = body.get("actions")
+        if not isinstance(actions, list) or not actions or not isinstance(actions[0], dict):
+            raise MalformedRequest("missing or invalid 'actions'")
+        _require(actions[0], "action_id")
+    elif kind == "view_submission":
+        _require(body, "view.callback_id")
+        _require(body, "view.state.values", kind=dict)
+        for block in body["view"]["state"]["values"].values():
+            if not isinstance(block, dict) or not all(isinstance(e, dict) for e in block.values()):
+                raise MalformedRequest("invalid 'view.state.values'")
+    else:
+        _require(body, "callback_id", "trigger_id")
+        if kind == "message_action":
+            _require(body, "channel.id", "message.ts")
+            if not isinstance(_get(body, "message.text") or "", str):
+                raise MalformedRequest("invalid 'message.text'")
+
+
+def _check_form(body: Body) -> None:
+    if body.get("ssl_check"):
+        return
+    _require(body, "command", "team_id", "user_id", "trigger_id")
+
+
+def kind(body: Body) -> str:
+    """`command`, `ssl_check` or the payload's own type (`event_callback`, `block_actions`…)."""
+    if "command" in body:
+        return "command"
+    if body.get("ssl_check"):
+        return "ssl_check"
+    return str(body.get("type", ""))
+
+
+def describe(body: Body) -> dict[str, str]:
+    """What a log line needs to find the request again: kind, workspace, user and name."""
+    k = kind(body)
+    described = {"kind": k, "team": team_id(body), "user": user_id(body), "name": _name(body, k)}
+    if k == "event_callback":
+        described["event_id"] = str(body.get("event_id", ""))
+    return described
+
+
+def _name(body: Body, k: str) -> str:
+    actions = body.get("actions")
+    match k:
+        case "command":
+            return f"{body.get('command')} {_sub(str(body.get('text', '')))}"
+        case "event_callback":
+            return str(_get(body, "event.type") or "")
+        case "block_actions" if isinstance(actions, list) and actions:
+            first = actions[0]
+            return str(first.get("action_id", "")) if isinstance(first, dict) else ""
+        case "view_submission":
+            return str(_get(body, "view.callback_id") or "")
+        case "shortcut" | "message_action":
+            return str(body.get("callback_id", ""))
+    return ""
+
+
+# -- who and where ------------------------------------------------------------------------
+
+
+def team_id(body: Body) -> str:
+    """The workspace: slash commands and events carry `team_id`, interactivity a `team`."""
+    return str(
+        body.get("team_id")
+        or _get(body, "team.id")
+        or _get(body, "user.team_id")
+        or _get(body, "view.team_id")
+        or ""
+    )
+
+
+def user_id(body: Body) -> str:
+    """Who acted: commands carry `user_id`, interactivity a `user`, events `event.user`."""
+    return str(body.get("user_id") or _get(body, "user.id") or _get(body, "event.user") or "")
+
+
+def user_name(body: Body) -> str:
+    """The name the payload itself gives, for when the profile cannot be fetched."""
+    name = body.get("user_name") or _get(body, "user.username") or _get(body, "user.name")
+    return str(name or "")
+
+
+def _team_domain(body: Body) -> str:
+    return str(body.get("team_domain") or _get(body, "team.domain") or "")
+
+
+def _channel_id(body: Body) -> str | None:
+    channel = body.get("channel_id") or _get(body, "channel.id") or _get(body, "event.channel")
+    return str(channel) if channel else None
+
+
+def origin(
+    body: Body, *, reply_to: dict[str, Any] | None = None, can_open_forms: bool = True
+) -> Origin:
+    """Where a payload came from: the workspace (team id and domain) and the channel."""
+    return Origin(
+        platform="slack",
+        workspace_id=team_id(body),
+        workspace_name=_team_domain(body),
+        channel_id=_channel_id(body),
+        reply_to=reply_to,
+        can_open_forms=can_open_forms,
+    )
+
+
+def _reply_to_actor(body: Body) -> dict[str, Any]:
+    """Answer through the response URL when Slack gave one, else by DM."""
+    url = body.get("response_url")
+    return {"response_url": url, "user": user_id(body)} if url else {"user": user_id(body)}
+
+
+# -- payloads to interactions -------------------------------------------------------------
+
+
+def _sub(text: str) -> str:
+    return text.strip().split(maxsplit=1)[0].lower() if text.strip() else DEFAULT_COMMAND
+
+
+def parse_command(text: str) -> tuple[str, str]:
+    """`request zero-downtime migrations` → (`request`, `zero-downtime migrations`)."""
+    parts = text.strip().split(maxsplit=1)
+    if not parts:
+        return DEFAULT_COMMAND, ""
+    return parts[0].lower(), parts[1].strip() if len(parts) > 1 else ""
+
+
+def slash_command(body: Body, actor: Actor) -> Command:
+    """`/flywheel <sub> [text]`; the answer is the acknowledgement itself."""
+    name, text = parse_command(str(body.get("text", "")))
+    return Command(origin=origin(body), actor=actor, name=name, text=text)
+
+
+def shortcut(body: Body, actor: Actor, *, name: str, permalink: str | None = None) -> Command:
+    """A shortcut stands for the command `name`; a message shortcut starts from the message."""
+    source = None
+    if body["type"] == "message_action":
+        message = body["message"]
+        source = SourceMessage(
+            text=str(message.get("text") or ""),
+            permalink=permalink,
+            author_id=message.get("user"),
+        )
+    return Command(
+        origin=origin(body, reply_to=_reply_to_actor(body)),
+        actor=actor,
+        name=name,
+        source=source,
+    )
+
+
+def strip_mentions(text: str, bot_user_id: str | None) -> str:
+    """Remove the bot's mentions; without its id, the leading mention is taken to be it."""
+    if bot_user_id:
+        stripped = _MENTION.sub(lambda m: "" if m.group(1) == bot_user_id else m.group(0), text)
+    elif text.lstrip().startswith("<@"):
+        stripped = _MENTION.sub("", text.lstrip(), count=1)
+    else:
+        stripped = text
+    return " ".join(stripped.split())
+
+
+def mention(body: Body, actor: Actor, *, bot_user_id: str | None) -> Command:
+    """`@Flywheel request …`: parsed like the slash command, answered in the thread."""
+    event = body["event"]
+    name, text = parse_command(strip_mentions(str(event.get("text") or ""), bot_user_id))
+    thread = event.get("thread_ts") or event["ts"]
+    return Command(
+        origin=origin(
+            body, reply_to={"channel": event["channel"], "thread": thread}, can_open_forms=False
+        ),
+        actor=actor,
+        name=name,
+        text=text,
+    )
+
+
+def home_opened(body: Body, actor: Actor) -> Event | None:
+    """The home tab opened; the messages tab is not an event Flywheel acts on."""
+    if body["event"].get("tab", "home") != "home":
+        return None
+    return Event(
+        origin=origin(body, reply_to={"user": actor.user_id}), actor=actor, name="home_opened"
+    )
+
+
+def action_value(action: Body) -> str:
+    """A button's value, or the option chosen in a select placed in a message."""
+    if "value" in action:
+        return str(action["value"] or "")
+    selected = action.get("selected_option")
+    return str(selected.get("value", "")) if isinstance(selected, dict) else ""
+
+
+def block_action(body: Body, actor: Actor) -> Action:
+    """A button press; Slack sends one action per `block_actions` payload."""
+    action = body["actions"][0]
+    return Action(
+        origin=origin(body, reply_to=_reply_to_actor(body)),
+        actor=actor,
+        action=str(action["action_id"]),
+        value=action_value(action),
+    )
+
+
+def from_modal(body: Body) -> bool:
+    """True when a button was pressed inside a modal (a new form is pushed onto it)."""
+    return bool(_get(body, "view.type") == "modal")
+
+
+def view_submission(body: Body, actor: Actor) -> Submission:
+    """A submitted modal: its callback id is the form id, its metadata the form's state."""
+    view = body["view"]
+    return Submission(
+        origin=origin(body, reply_to={"user": actor.user_id}),
+        actor=actor,
+        form_id=str(view["callback_id"]),
+        values=form_values(view["state"]["values"]),
+        state=str(view.get("private_metadata") or ""),
+    )
+
+
+# -- view state to form values ------------------------------------------------------------
+
+
+def form_values(state: dict[str, dict[str, Body]]) -> dict[str, FormValue]:
+    """Values by field name: Flywheel's input blocks are named after their field."""
+    values: dict[str, FormValue] = {}
+    for block_id, elements in state.items():
+        for element in elements.values():
+            values[block_id] = element_value(element)
+    return values
+
+
+def _options(selected: Any) -> tuple[str, ...]:
+    if not isinstance(selected, list):
+        return ()
+    return tuple(str(o["value"]) for o in selected if isinstance(o, dict) and "value" in o)
+
+
+def _ids(selected: Any) -> tuple[str, ...]:
+    return tuple(str(x) for x in selected) if isinstance(selected, list) else ()
+
+
+def element_value(element: Body) -> FormValue:
+    """One input element's value: text and single picks as str, multi picks as a tuple."""
+    match element.get("type"):
+        case "plain_text_input" | "email_text_input" | "url_text_input" | "number_input":
+            return str(element.get("value") or "")
+        case "static_select" | "external_select" | "radio_buttons":
+            option = element.get("selected_option")
+            return str(option.get("value", "")) if isinstance(option, dict) else ""
+        case "multi_static_select" | "multi_external_select" | "checkboxes":
+            return _options(element.get("selected_options"))
+        case "users_select":
+            return str(element.get("selected_user") or "")
+        case "multi_users_select":
+            return _ids(element.get("selected_users"))
+        case "conversations_select":
+            return str(element.get("selected_conversation") or "")
+        case "multi_conversations_select":
+            return _ids(element.get("selected_conversations"))
+        case "channels_select":
+            return str(element.get("selected_channel") or "")
+        case "multi_channels_select":
+            return _ids(element.get("selected_channels"))
+        case "datepicker":
+            return str(element["selected_date"]) if element.get("selected_date") else None
+        case "timepicker":
+            return str(element["selected_time"]) if element.get("selected_time") else None
+    return None
+
+
+def input_block_ids(view: Body) -> list[str]:
+    """The block ids of a view's inputs, in order."""
+    blocks = view.get("blocks")
+    if not isinstance(blocks, list):
+        return []
+    return [
+        str(b["block_id"])
+        for b in blocks
+        if isinstance(b, dict) and b.get("type") == "input" and b.get("block_id")
+    ]
+
+
+def view_errors(view: Body, errors: dict[str, str]) -> dict[str, str]:
+    """Errors keyed by input block; Slack refuses the response if a key names no block,
+    so errors about fields the view lacks are shown on its first input."""
+    ids = input_block_ids(view)
+    known = {k: v for k, v in errors.items() if k in ids}
+    stray = [v for k, v in errors.items() if k not in ids]
+    if stray and ids:
+        first = ids[0]
+        known[first] = " ".join(filter(None, [known.get(first, ""), *stray]))
+    return known
