@@ -13,10 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import housekeeping
 from bot.dispatcher import Dispatcher
+from bot.scheduler import Scheduler, Sweeper
 from bot.settings import Settings
 from bot.web import create_app
 from handlers.context import Config
-from handlers.ports import Clock, Sender, SystemClock
+from handlers.ports import Clock, Embedder, Sender, SystemClock
 from handlers.registry import build_router
 from handlers.router import Router
 from storage.db import SessionFactory, create_engine, session_factory
@@ -41,6 +42,7 @@ class Flywheel:
     clock: Clock
     router: Router
     dispatcher: Dispatcher
+    sweeper: Sweeper
     slack: SlackAdapter | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -75,19 +77,29 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Flywheel:
         max_attempts=settings.flywheel_outbox_max_attempts,
         concurrency=settings.flywheel_outbox_concurrency,
     )
-    router = build_router(
-        sessions,
-        clock,
-        Config(admins=settings.admins, public_base_url=settings.base_url),
-        on_commit=dispatcher.wake,
-    )
-    flywheel = Flywheel(settings, engine, sessions, clock, router, dispatcher)
+    config = Config(admins=settings.admins, public_base_url=settings.base_url)
+    sweeper = Sweeper(sessions, clock, config, _embedder(settings))
+
+    def committed() -> None:
+        dispatcher.wake()
+        sweeper.wake()
+
+    router = build_router(sessions, clock, config, on_commit=committed)
+    flywheel = Flywheel(settings, engine, sessions, clock, router, dispatcher, sweeper)
     if settings.slack_configured:
         from adapters.slack import SlackAdapter
 
         flywheel.slack = SlackAdapter.from_settings(settings, router)
         flywheel.add_sender(flywheel.slack.sender)
     return flywheel
+
+
+def _embedder(settings: Settings) -> Embedder | None:
+    if settings.openai_api_key is None:
+        return None
+    from adapters.openai.embeddings import OpenAIEmbedder
+
+    return OpenAIEmbedder.from_settings(settings)
 
 
 async def run(flywheel: Flywheel, *, serve: bool = True, work: bool = True) -> None:
@@ -98,7 +110,8 @@ async def run(flywheel: Flywheel, *, serve: bool = True, work: bool = True) -> N
         loop.add_signal_handler(sig, stop.set)
     runner: web.AppRunner | None = None
     worker: asyncio.Task[None] | None = None
-    sweeper: asyncio.Task[None] | None = None
+    cleaning: asyncio.Task[None] | None = None
+    scheduling: asyncio.Task[None] | None = None
     try:
         if serve:
             runner = web.AppRunner(
@@ -112,16 +125,21 @@ async def run(flywheel: Flywheel, *, serve: bool = True, work: bool = True) -> N
             await flywheel.slack.start()
         if work:
             worker = asyncio.create_task(flywheel.dispatcher.run())
-            sweeper = asyncio.create_task(housekeeping.run(flywheel.sessions, flywheel.clock, stop))
+            cleaning = asyncio.create_task(
+                housekeeping.run(flywheel.sessions, flywheel.clock, stop)
+            )
+            scheduler = Scheduler(flywheel.engine, flywheel.settings.database_url, flywheel.sweeper)
+            scheduling = asyncio.create_task(scheduler.run(stop))
         await stop.wait()
         log.info("shutdown.started")
     finally:
         if runner is not None:
             # Stop taking requests first, so nothing new is queued while the outbox drains.
             await runner.cleanup()
-        if sweeper is not None:
-            stop.set()
-            await sweeper
+        stop.set()
+        for task in (cleaning, scheduling):
+            if task is not None:
+                await task
         if worker is not None:
             await flywheel.dispatcher.stop()
             try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 
 import structlog
@@ -35,7 +36,5 @@ async def run(sessions: SessionFactory, clock: Clock, stop: asyncio.Event) -> No
                 log.info("housekeeping.swept", event_ids=forgotten, sent_rows=sent)
         except Exception:
             log.exception("housekeeping.failed")
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), INTERVAL)
-        except TimeoutError:
-            pass

@@ -57,3 +57,6 @@ def configure(level: str = "INFO", json: bool | None = None) -> None:
     root.handlers[:] = [handler]
     root.setLevel(max(logging.getLevelName(level.upper()), logging.INFO))
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # Alembic narrates every migration step at INFO; operators need only problems.
+    for noisy in ("alembic", "alembic.runtime.migration", "alembic.runtime.plugins"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -90,11 +90,17 @@ class Settings(BaseSettings):
             if value and not other:
                 return f"{have} is set but {need} is missing"
         if self.slack_bot_token and not (self.slack_signing_secret or self.slack_app_token):
-            return "SLACK_BOT_TOKEN is set but SLACK_SIGNING_SECRET is missing (or set SLACK_APP_TOKEN for Socket Mode)"
+            return (
+                "SLACK_BOT_TOKEN is set but SLACK_SIGNING_SECRET is missing "
+                "(or set SLACK_APP_TOKEN for Socket Mode)"
+            )
         if self.slack_signing_secret and not (self.slack_bot_token or self.slack_client_id):
             return "SLACK_SIGNING_SECRET is set but SLACK_BOT_TOKEN is missing"
         if self.slack_client_id and not self.slack_bot_token:
-            return "SLACK_CLIENT_ID is set but multi-workspace OAuth install is not available yet: set SLACK_BOT_TOKEN"
+            return (
+                "SLACK_CLIENT_ID is set but multi-workspace OAuth install is not available yet: "
+                "set SLACK_BOT_TOKEN"
+            )
         if self.microsoft_app_id:
             return "MICROSOFT_APP_ID is set but Microsoft Teams is not available in this release"
         if (self.slack_configured or self.teams_configured) and not self.flywheel_secret_key:

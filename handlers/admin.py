@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -11,12 +11,25 @@ from handlers.context import Context, dm
 from handlers.errors import FormInvalid, NotAllowed
 from handlers.interactions import NO_REPLY, Command, Reply, Submission
 from handlers.members import is_admin
-from handlers.messages import ChannelField, Form, FormValue, Message, TextField, UserField
+from handlers.messages import (
+    ChannelField,
+    Form,
+    FormField,
+    FormValue,
+    Message,
+    Option,
+    SelectField,
+    TextField,
+    UserField,
+)
+from handlers.workspace_settings import WorkspaceSettings
 
 if TYPE_CHECKING:
     from handlers.router import Router
 
 FORM_ID = "admin_form"
+NUMBERS = ("experts_per_round", "ping_timeout_hours", "reminder_lead_days", "weekly_ping_cap")
+YES_NO = (Option(value="yes", label="Yes"), Option(value="no", label="No"))
 
 
 def _require_admin(ctx: Context) -> None:
@@ -27,81 +40,141 @@ def _require_admin(ctx: Context) -> None:
         )
 
 
+def _one_or_none(value: str | None) -> tuple[str, ...]:
+    return (value,) if value else ()
+
+
+def settings_form(current: WorkspaceSettings) -> Form:
+    """The admin form, showing the current settings."""
+    fields: tuple[FormField, ...] = (
+        UserField(
+            name="reviewers",
+            label="Reviewers",
+            multi=True,
+            optional=True,
+            initial=tuple(current.reviewers),
+            hint="People who approve drafts before they are shared.",
+        ),
+        ChannelField(
+            name="review_channel",
+            label="Review channel",
+            optional=True,
+            initial=_one_or_none(current.review_channel),
+        ),
+        ChannelField(
+            name="share_channels",
+            label="Share channels",
+            multi=True,
+            optional=True,
+            initial=tuple(current.share_channels),
+        ),
+        ChannelField(
+            name="digest_channels",
+            label="Digest channels",
+            multi=True,
+            optional=True,
+            initial=tuple(current.digest_channels),
+        ),
+        ChannelField(
+            name="escalation_channel",
+            label="Escalation channel",
+            optional=True,
+            initial=_one_or_none(current.escalation_channel),
+            hint="Where requests that no expert took are reported.",
+        ),
+        TextField(
+            name="timezone",
+            label="Workspace time zone",
+            initial=current.timezone,
+            placeholder="Europe/Paris",
+            max_length=64,
+        ),
+        TextField(
+            name="experts_per_round",
+            label="Experts asked per round",
+            initial=str(current.experts_per_round),
+            max_length=2,
+            hint="1 to 10.",
+        ),
+        TextField(
+            name="ping_timeout_hours",
+            label="Hours an expert has to answer",
+            initial=str(current.ping_timeout_hours),
+            max_length=3,
+            hint="Working hours, 1 to 120; then the next experts are asked.",
+        ),
+        TextField(
+            name="reminder_lead_days",
+            label="Reminder, days before the due date",
+            initial=str(current.reminder_lead_days),
+            max_length=2,
+            hint="0 to 14.",
+        ),
+        TextField(
+            name="weekly_ping_cap",
+            label="Most requests per expert per week",
+            initial=str(current.weekly_ping_cap),
+            max_length=2,
+            hint="1 to 50.",
+        ),
+        TextField(
+            name="quiet_hours_start",
+            label="Quiet hours start",
+            initial=current.quiet_hours_start,
+            max_length=5,
+            hint="In each person's own time zone.",
+        ),
+        TextField(
+            name="quiet_hours_end",
+            label="Quiet hours end",
+            initial=current.quiet_hours_end,
+            max_length=5,
+        ),
+        SelectField(
+            name="quiet_weekends",
+            label="Quiet at weekends?",
+            options=YES_NO,
+            initial=("yes" if current.quiet_weekends else "no",),
+        ),
+    )
+    return Form(form_id=FORM_ID, title="Flywheel settings", submit_label="Save", fields=fields)
+
+
 async def open_form(ctx: Context, command: Command) -> Reply:
     _require_admin(ctx)
-    current = workspace_settings.load(ctx.workspace)
-    return Reply(
-        form=Form(
-            form_id=FORM_ID,
-            title="Flywheel settings",
-            submit_label="Save",
-            fields=(
-                UserField(
-                    name="reviewers",
-                    label="Reviewers",
-                    multi=True,
-                    initial=tuple(current.reviewers),
-                    optional=True,
-                    hint="People who approve drafts before they are shared.",
-                ),
-                ChannelField(
-                    name="review_channel",
-                    label="Review channel",
-                    initial=(current.review_channel,) if current.review_channel else (),
-                    optional=True,
-                ),
-                ChannelField(
-                    name="share_channels",
-                    label="Share channels",
-                    multi=True,
-                    initial=tuple(current.share_channels),
-                    optional=True,
-                ),
-                ChannelField(
-                    name="digest_channels",
-                    label="Digest channels",
-                    multi=True,
-                    initial=tuple(current.digest_channels),
-                    optional=True,
-                ),
-                ChannelField(
-                    name="escalation_channel",
-                    label="Escalation channel",
-                    initial=(current.escalation_channel,) if current.escalation_channel else (),
-                    optional=True,
-                ),
-                TextField(
-                    name="timezone",
-                    label="Workspace time zone",
-                    initial=current.timezone,
-                    placeholder="Europe/Paris",
-                    max_length=64,
-                ),
-            ),
-        )
-    )
+    return Reply(form=settings_form(workspace_settings.load(ctx.workspace)))
 
 
 async def submit(ctx: Context, submission: Submission) -> Reply:
     _require_admin(ctx)
     values = submission.values
     current = workspace_settings.load(ctx.workspace)
+    update: dict[str, Any] = {
+        "reviewers": _many(values.get("reviewers")),
+        "review_channel": _one(values.get("review_channel")),
+        "share_channels": _many(values.get("share_channels")),
+        "digest_channels": _many(values.get("digest_channels")),
+        "escalation_channel": _one(values.get("escalation_channel")),
+        "timezone": _one(values.get("timezone")) or "UTC",
+        "quiet_hours_start": _one(values.get("quiet_hours_start")) or current.quiet_hours_start,
+        "quiet_hours_end": _one(values.get("quiet_hours_end")) or current.quiet_hours_end,
+        "quiet_weekends": (_one(values.get("quiet_weekends")) or "yes") == "yes",
+    }
+    errors: dict[str, str] = {}
+    for name in NUMBERS:
+        raw = _one(values.get(name))
+        if raw is None:
+            continue
+        try:
+            update[name] = int(raw)
+        except ValueError:
+            errors[name] = "Use a whole number."
+    if errors:
+        raise FormInvalid(errors)
     try:
-        updated = current.model_copy(
-            update={
-                "reviewers": _many(values.get("reviewers")),
-                "review_channel": _one(values.get("review_channel")),
-                "share_channels": _many(values.get("share_channels")),
-                "digest_channels": _many(values.get("digest_channels")),
-                "escalation_channel": _one(values.get("escalation_channel")),
-                "timezone": (_one(values.get("timezone")) or "UTC").strip(),
-            }
-        )
-        workspace_settings.WorkspaceSettings.model_validate(updated.model_dump())
+        updated = WorkspaceSettings.model_validate({**current.model_dump(), **update})
     except ValidationError as error:
-        raise FormInvalid(
-            {str(e["loc"][0]): e["msg"].removeprefix("Value error, ") for e in error.errors()}
-        ) from None
+        raise FormInvalid(_field_errors(error)) from None
     workspace_settings.save(ctx.workspace, updated)
     ctx.session.add(ctx.workspace)
     await ctx.send(
@@ -112,6 +185,14 @@ async def submit(ctx: Context, submission: Submission) -> Reply:
     return NO_REPLY
 
 
+def _field_errors(error: ValidationError) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for problem in error.errors():
+        name = str(problem["loc"][0]) if problem["loc"] else "quiet_hours_start"
+        errors.setdefault(name, str(problem["msg"]).removeprefix("Value error, "))
+    return errors
+
+
 def _many(value: FormValue) -> list[str]:
     if value is None:
         return []
@@ -120,16 +201,15 @@ def _many(value: FormValue) -> list[str]:
 
 
 def _one(value: FormValue) -> str | None:
-    items = (
-        _many(value)
-        if isinstance(value, tuple)
-        else ([value.strip()] if value and value.strip() else [])
-    )
-    return items[0] if items else None
+    if isinstance(value, tuple):
+        return value[0] if value else None
+    return value.strip() or None if value else None
 
 
 def register(router: Router) -> None:
     router.command(
-        "admin", usage="admin", summary="workspace settings (admins only): reviewers and channels"
+        "admin",
+        usage="admin",
+        summary="workspace settings (admins only): reviewers, channels, routing",
     )(open_form)
     router.form(FORM_ID)(submit)

@@ -9,7 +9,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.messages import Message
-from handlers.ports import Clock
+from handlers.ports import Clock, Directory
 from storage import outbox
 from storage.models import Member, Workspace
 
@@ -38,14 +38,16 @@ def home(user_id: str) -> dict[str, Any]:
 
 
 @dataclass
-class Context:
-    """One unit of work: a session inside a transaction, the workspace and the actor."""
+class Scope:
+    """One unit of work in one workspace: a session inside a transaction, and a clock reading.
+
+    Scheduled sweeps work in a Scope; interactions get a Context, which adds the actor.
+    """
 
     session: AsyncSession
     clock: Clock
     config: Config
     workspace: Workspace
-    member: Member
     now: datetime = field(init=False)
 
     def __post_init__(self) -> None:
@@ -55,11 +57,6 @@ class Context:
     def workspace_id(self) -> int:
         assert self.workspace.id is not None
         return self.workspace.id
-
-    @property
-    def member_id(self) -> int:
-        assert self.member.id is not None
-        return self.member.id
 
     async def send(
         self,
@@ -83,6 +80,10 @@ class Context:
             not_before=not_before,
         )
 
+    async def cancel(self, key: str) -> bool:
+        """Withdraw a queued message that has not gone out yet; False if it was already sent."""
+        return await outbox.cancel_pending(self.session, f"{self.workspace_id}:{key}")
+
     async def update(self, ref_key: str, message: Message, *, key: str) -> None:
         """Queue an in-place edit of a message sent earlier with `ref_key`."""
         await outbox.enqueue(
@@ -94,3 +95,16 @@ class Context:
             payload=message.model_dump(mode="json"),
             now=self.now,
         )
+
+
+@dataclass
+class Context(Scope):
+    """A Scope for one interaction: the actor, and the platform's directory of people."""
+
+    member: Member = field(kw_only=True)
+    directory: Directory | None = field(default=None, kw_only=True)
+
+    @property
+    def member_id(self) -> int:
+        assert self.member.id is not None
+        return self.member.id

@@ -9,7 +9,7 @@ from uuid import uuid4
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from handlers.context import Context
+from handlers.context import Context, Scope
 from handlers.context import home as home_target
 from handlers.interactions import NO_REPLY, Event, Reply
 from handlers.lifecycle import ACTIVE, LABELS, Status
@@ -34,7 +34,7 @@ MY_REQUESTS = 10
 OPEN_REQUESTS = 15
 
 
-async def vote_counts(ctx: Context, request_ids: Sequence[int]) -> dict[int, int]:
+async def vote_counts(ctx: Scope, request_ids: Sequence[int]) -> dict[int, int]:
     """+1s per request, in one query."""
     if not request_ids:
         return {}
@@ -107,6 +107,27 @@ async def home_view(ctx: Context) -> Message:
         ]
     else:
         blocks.append(ContextLine(text="Nothing yet. What do your customers keep asking?"))
+    assignments = (
+        await ctx.session.exec(
+            select(ContentRequest)
+            .where(
+                ContentRequest.workspace_id == ctx.workspace_id,
+                ContentRequest.assignee_id == me.id,
+                col(ContentRequest.status).in_([s.value for s in ACTIVE]),
+            )
+            .order_by(col(ContentRequest.needed_by), col(ContentRequest.id))
+            .limit(MY_REQUESTS)
+        )
+    ).all()
+    if assignments:
+        blocks += [Divider(), Header(text="My assignments")]
+        blocks += [
+            Section(
+                text=f"*{r.topic}*\n{LABELS[Status(r.status)]}"
+                + (f" · due {r.needed_by:%a %d %b}" if r.needed_by else "")
+            )
+            for r in assignments
+        ]
     blocks += [Divider(), Header(text="Open requests from colleagues")]
     if not others:
         blocks.append(ContextLine(text="No open requests right now."))
@@ -124,7 +145,32 @@ async def home_view(ctx: Context) -> Message:
                     button=Button(label="+1", action="request_vote", value=str(request.id)),
                 )
             )
+    unmet = await unmet_demand(ctx, limit=5)
+    if unmet:
+        blocks += [
+            Divider(),
+            Header(text="Unmet demand"),
+            ContextLine(text="No expert could take these yet."),
+        ]
+        blocks += [Section(text=f"*{r.topic}*\n{demand(votes)}") for r, votes in unmet]
     return Message(text="Flywheel home", blocks=tuple(blocks))
+
+
+async def unmet_demand(scope: Scope, limit: int = 10) -> list[tuple[ContentRequest, int]]:
+    """Requests no expert took, most wanted first."""
+    votes = func.count(col(Vote.id))
+    query = (
+        select(ContentRequest, votes)
+        .outerjoin(Vote, col(Vote.request_id) == ContentRequest.id)
+        .where(
+            ContentRequest.workspace_id == scope.workspace_id,
+            ContentRequest.status == Status.DECLINED,
+        )
+        .group_by(col(ContentRequest.id))
+        .order_by(votes.desc(), col(ContentRequest.id).desc())
+        .limit(limit)
+    )
+    return [(request, int(n)) for request, n in (await scope.session.exec(query)).all()]
 
 
 async def refresh(ctx: Context) -> None:

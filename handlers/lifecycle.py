@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.errors import InvalidTransition
+from storage.models import ContentRequest
 
 
 class Status(StrEnum):
@@ -49,7 +55,7 @@ LABELS: dict[Status, str] = {
 }
 
 
-def transition(current: str, target: Status) -> Status:
+def transition(current: str | Status, target: Status) -> Status:
     """Return `target` if the move from `current` is allowed, else raise politely."""
     status = Status(current)
     if target not in ALLOWED[status]:
@@ -57,3 +63,27 @@ def transition(current: str, target: Status) -> Status:
             f"This request is {LABELS[status]}, so it can't be {target.value.replace('_', ' ')}."
         )
     return target
+
+
+async def move(
+    session: AsyncSession,
+    request: ContentRequest,
+    target: Status,
+    now: datetime,
+    **changes: Any,
+) -> bool:
+    """Move a request to `target` if it is still in the status it was read in.
+
+    The check and the write are one UPDATE, so of two people acting at once exactly one
+    wins; the loser gets False and the request as it now is (refreshed).
+    """
+    current = Status(request.status)
+    transition(current, target)
+    table = ContentRequest.__table__  # type: ignore[attr-defined]
+    result = await session.exec(
+        update(table)
+        .where(table.c.id == request.id, table.c.status == current.value)
+        .values(status=target.value, updated_at=now, **changes)
+    )
+    await session.refresh(request)
+    return bool(result.rowcount)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from handlers.interactions import Actor
 
 
 class Clock(Protocol):
@@ -63,3 +67,29 @@ class Sender(Protocol):
     platform: str
 
     async def send(self, delivery: Delivery) -> Delivered: ...
+
+
+class Directory(Protocol):
+    """People as their platform knows them, including those who never spoke to the bot."""
+
+    async def profile(self, workspace: str, user_id: str) -> Actor | None:
+        """The person with this platform id, or None if the platform knows no such user."""
+        ...
+
+    async def by_email(self, workspace: str, email: str) -> Actor | None:
+        """The person with this email address, or None."""
+        ...
+
+
+class EmbeddingError(Exception):
+    """Embeddings could not be computed (service down, rate limited, timed out, bad answer)."""
+
+
+class Embedder(Protocol):
+    """Turns texts into vectors; one model, so vectors of one embedder are comparable."""
+
+    model: str
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """One vector per text, in order; raises EmbeddingError when it cannot."""
+        ...

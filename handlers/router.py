@@ -27,7 +27,7 @@ from handlers.interactions import (
 )
 from handlers.members import ensure_member, ensure_workspace
 from handlers.messages import Message
-from handlers.ports import Clock
+from handlers.ports import Clock, Directory
 from storage import events, outbox
 from storage.db import SessionFactory, transaction
 
@@ -63,6 +63,8 @@ class Router:
         self.forms: dict[str, Handler] = {}
         self.events: dict[str, Handler] = {}
         self.fallback_command: Handler | None = None
+        # Per platform: who is who, for people who have not spoken to the bot themselves.
+        self.directories: dict[str, Directory] = {}
 
     def command(self, name: str, *, usage: str, summary: str) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
@@ -156,7 +158,10 @@ class Router:
         now = self.clock.now()
         workspace = await ensure_workspace(session, interaction.origin, now)
         member = await ensure_member(session, workspace, interaction.actor, now)
-        return Context(session, self.clock, self.config, workspace, member)
+        directory = self.directories.get(interaction.origin.platform)
+        return Context(
+            session, self.clock, self.config, workspace, member=member, directory=directory
+        )
 
     async def _queue_reply(self, ctx: Context, interaction: Interaction, reply: Reply) -> None:
         """Replies to platforms that answer asynchronously (threads, response URLs) go out

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import time
 from zoneinfo import available_timezones
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from handlers.quiet_hours import WorkingHours
 from storage.models import Workspace
 
 
@@ -20,6 +22,41 @@ class WorkspaceSettings(BaseModel):
     digest_channels: list[str] = Field(default_factory=list)
     escalation_channel: str | None = None
     timezone: str = "UTC"
+
+    # Routing: how many experts each round, how long they have, how often they may be asked.
+    experts_per_round: int = Field(default=2, ge=1, le=10)
+    ping_timeout_hours: int = Field(default=9, ge=1, le=120)
+    reminder_lead_days: int = Field(default=1, ge=0, le=14)
+    weekly_ping_cap: int = Field(default=3, ge=1, le=50)
+    quiet_hours_start: str = "18:00"
+    quiet_hours_end: str = "09:00"
+    quiet_weekends: bool = True
+
+    @field_validator("quiet_hours_start", "quiet_hours_end")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        try:
+            parsed = time.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"{value!r} is not a time like 18:00") from None
+        return parsed.strftime("%H:%M")
+
+    @model_validator(mode="after")
+    def _some_working_time(self) -> WorkspaceSettings:
+        if self.quiet_hours_start <= self.quiet_hours_end:
+            raise ValueError(
+                "quiet hours run overnight: their start (like 18:00) "
+                "comes after their end (like 09:00)"
+            )
+        return self
+
+    def working_hours(self) -> WorkingHours:
+        """Quiet hours as the working hours in which nudges may land."""
+        return WorkingHours(
+            start=time.fromisoformat(self.quiet_hours_end),
+            end=time.fromisoformat(self.quiet_hours_start),
+            weekends_off=self.quiet_weekends,
+        )
 
     @field_validator("timezone")
     @classmethod

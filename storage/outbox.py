@@ -6,20 +6,20 @@ that dies mid-send leaves its lease to expire and another picks the row up again
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from sqlmodel import select as sql_select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import MessageRef, OutboxMessage
 from storage.upsert import insert_ignore
 
-PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+PENDING, SENDING, SENT, FAILED, CANCELLED = "pending", "sending", "sent", "failed", "cancelled"
 
 _table = OutboxMessage.__table__  # type: ignore[attr-defined]
 
@@ -69,13 +69,25 @@ class Claimed:
 
 
 async def claim(
-    engine: AsyncEngine, *, worker: str, now: datetime, limit: int, lease: timedelta
+    engine: AsyncEngine,
+    *,
+    worker: str,
+    now: datetime,
+    limit: int,
+    lease: timedelta,
+    exclude_workspaces: Collection[int] = (),
 ) -> list[Claimed]:
-    """Take up to `limit` due rows (and rows whose lease expired) for this worker."""
+    """Take up to `limit` due rows (and rows whose lease expired) for this worker.
+
+    `exclude_workspaces` leaves out workspaces the worker already holds enough rows for, so
+    one workspace's backlog cannot crowd every other workspace out of a batch.
+    """
     due = or_(
         and_(_table.c.status == PENDING, _table.c.next_attempt_at <= now),
         and_(_table.c.status == SENDING, _table.c.claimed_until < now),
     )
+    if exclude_workspaces:
+        due = and_(due, _table.c.workspace_id.not_in(list(exclude_workspaces)))
     ids = select(_table.c.id).where(due).order_by(_table.c.id).limit(limit)
     if engine.dialect.name == "postgresql":
         # Two dispatchers never take the same row: locked rows are skipped, not waited on.
@@ -194,10 +206,20 @@ async def message_ref(session: AsyncSession, workspace_id: int, ref_key: str) ->
     return (await session.exec(query)).first()
 
 
+async def original_pending(session: AsyncSession, workspace_id: int, ref_key: str) -> bool:
+    """Whether a message queued under `ref_key` may still be sent (it has not failed)."""
+    query = sql_select(OutboxMessage.id).where(
+        OutboxMessage.workspace_id == workspace_id,
+        OutboxMessage.ref_key == ref_key,
+        _table.c.status.in_((PENDING, SENDING)),
+    )
+    return (await session.exec(query.limit(1))).first() is not None
+
+
 async def depth(session: AsyncSession) -> dict[str, int]:
     """Rows by status, for /metrics."""
     query = select(_table.c.status, func.count()).group_by(_table.c.status)
-    result = await session.execute(query)  # a Core select: SQLModel's exec() types only ORM ones
+    result = await session.exec(query)  # type: ignore[call-overload]
     return {status: int(n) for status, n in result.all()}
 
 
@@ -206,3 +228,13 @@ async def forget_sent_before(session: AsyncSession, cutoff: datetime) -> int:
         delete(_table).where(_table.c.status == SENT, _table.c.sent_at < cutoff)
     )
     return int(result.rowcount or 0)
+
+
+async def cancel_pending(session: AsyncSession, dedupe_key: str) -> bool:
+    """Withdraw a row that has not been claimed yet; False if it is on its way or sent."""
+    result = await session.exec(
+        update(_table)
+        .where(_table.c.dedupe_key == dedupe_key, _table.c.status == PENDING)
+        .values(status=CANCELLED, claimed_until=None)
+    )
+    return bool(result.rowcount)

@@ -30,15 +30,19 @@ def _postgres_problem() -> str | None:
     url = make_url(POSTGRES_URL)
     try:
         with psycopg.connect(
-            host=url.host, port=url.port or 5432, user=url.username, password=url.password,
-            dbname=url.database, connect_timeout=3,
+            host=url.host,
+            port=url.port or 5432,
+            user=url.username,
+            password=url.password,
+            dbname=url.database,
+            connect_timeout=3,
         ):
             return None
     except psycopg.Error as error:
         return f"PostgreSQL at {url.host}:{url.port} unreachable: {str(error).strip()[:120]}"
 
 
-_PG_PROBLEM: str | None | bool = False
+_PG_PROBLEM: bool | str | None = False
 
 
 def postgres_problem() -> str | None:
@@ -61,11 +65,19 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> object:
         pytest.skip(problem)
     schema = f"t_{uuid.uuid4().hex[:12]}"
     url = make_url(POSTGRES_URL)
-    conninfo = dict(host=url.host, port=url.port or 5432, user=url.username, password=url.password,
-                    dbname=url.database, autocommit=True)
+    conninfo = dict(
+        host=url.host,
+        port=url.port or 5432,
+        user=url.username,
+        password=url.password,
+        dbname=url.database,
+        autocommit=True,
+    )
     with psycopg.connect(**conninfo) as conn:  # type: ignore[arg-type]
         conn.execute(f'CREATE SCHEMA "{schema}"')
-    yield url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+    yield url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+        hide_password=False
+    )
     with psycopg.connect(**conninfo) as conn:  # type: ignore[arg-type]
         conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
@@ -109,7 +121,9 @@ def slack_settings(database_url: str, fake: FakeSlack, **overrides: object) -> S
 
 
 @pytest.fixture
-async def flywheel(migrated_url: str, fake_slack: FakeSlack, clock: FrozenClock) -> AsyncIterator[Flywheel]:
+async def flywheel(
+    migrated_url: str, fake_slack: FakeSlack, clock: FrozenClock
+) -> AsyncIterator[Flywheel]:
     """The whole app wired to the fake Slack API, on a migrated database."""
     app = build(slack_settings(migrated_url, fake_slack), clock=clock)
     yield app

@@ -44,8 +44,14 @@ async def test_upgrade_is_idempotent_and_leaves_foreign_tables(database_url: str
 
 def test_env_imports_every_model() -> None:
     assert {t for t in SQLModel.metadata.tables} >= {
-        "workspace", "member", "expert_profile", "content_request", "vote", "inbound_event",
-        "outbox", "message_ref",
+        "workspace",
+        "member",
+        "expert_profile",
+        "content_request",
+        "vote",
+        "inbound_event",
+        "outbox",
+        "message_ref",
     }
 
 
@@ -65,17 +71,30 @@ async def test_housekeeping_forgets_old_event_ids_and_sent_rows(migrated_url: st
         workspace = Workspace(platform="slack", external_id="T1", created_at=clock.now())
         session.add(workspace)
         await session.flush()
-        assert await events.first_delivery(session, platform="slack", workspace="T1", event_id="Ev1", now=clock.now())
-        await outbox.enqueue(
-            session, workspace_id=workspace.id or 0, dedupe_key="k", kind="message",
-            target={"user": "U1"}, payload={"text": "hi"}, now=clock.now(),
+        assert await events.first_delivery(
+            session, platform="slack", workspace="T1", event_id="Ev1", now=clock.now()
         )
-    [row] = await outbox.claim(engine, worker="w", now=clock.now(), limit=10, lease=timedelta(seconds=60))
+        await outbox.enqueue(
+            session,
+            workspace_id=workspace.id or 0,
+            dedupe_key="k",
+            kind="message",
+            target={"user": "U1"},
+            payload={"text": "hi"},
+            now=clock.now(),
+        )
+    [row] = await outbox.claim(
+        engine, worker="w", now=clock.now(), limit=10, lease=timedelta(seconds=60)
+    )
     async with transaction(sessions) as session:
-        await outbox.mark_sent(session, row, worker="w", now=clock.now(), channel=None, message_id=None)
+        await outbox.mark_sent(
+            session, row, worker="w", now=clock.now(), channel=None, message_id=None
+        )
     assert await sweep(sessions, clock) == (0, 0)
     clock.advance(days=15)
     assert await sweep(sessions, clock) == (1, 1)
     async with transaction(sessions) as session:
-        assert await events.first_delivery(session, platform="slack", workspace="T1", event_id="Ev1", now=clock.now())
+        assert await events.first_delivery(
+            session, platform="slack", workspace="T1", event_id="Ev1", now=clock.now()
+        )
     await engine.dispose()

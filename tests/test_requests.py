@@ -34,8 +34,12 @@ async def rows(app: Flywheel, model: type) -> list:  # type: ignore[type-arg]
         return list((await session.exec(select(model))).all())
 
 
-async def capture(app: Flywheel, actor: Actor = ALICE, origin: Origin = ACME, **values: str) -> None:
-    reply = await app.router.dispatch(Submission(origin, actor, "request_form", {"topic": QUESTION, **values}))
+async def capture(
+    app: Flywheel, actor: Actor = ALICE, origin: Origin = ACME, **values: str
+) -> None:
+    reply = await app.router.dispatch(
+        Submission(origin, actor, "request_form", {"topic": QUESTION, **values})
+    )
     assert reply.errors == {} and reply.form is None
 
 
@@ -44,7 +48,10 @@ async def test_a_request_is_stored_with_a_confirmation_queued(app: Flywheel) -> 
     [request] = await rows(app, ContentRequest)
     assert request.status == Status.OPEN
     assert request.tags == ["postgresql", "oracle"]
-    kinds = sorted((row.kind, row.target.get("user") or row.target.get("home")) for row in await rows(app, OutboxMessage))
+    kinds = sorted(
+        (row.kind, row.target.get("user") or row.target.get("home"))
+        for row in await rows(app, OutboxMessage)
+    )
     assert kinds == [("home", "alice"), ("message", "alice")]
 
 
@@ -62,7 +69,9 @@ async def test_a_request_is_stored_with_a_confirmation_queued(app: Flywheel) -> 
 async def test_bad_input_is_an_inline_error_and_writes_nothing(
     app: Flywheel, values: dict[str, str], field: str
 ) -> None:
-    reply = await app.router.dispatch(Submission(ACME, ALICE, "request_form", {"topic": QUESTION, **values}))
+    reply = await app.router.dispatch(
+        Submission(ACME, ALICE, "request_form", {"topic": QUESTION, **values})
+    )
     assert field in reply.errors
     assert await rows(app, ContentRequest) == []
     assert await rows(app, OutboxMessage) == []
@@ -70,12 +79,16 @@ async def test_bad_input_is_an_inline_error_and_writes_nothing(
 
 async def test_a_similar_request_offers_a_plus_one_instead(app: Flywheel) -> None:
     await capture(app)
-    reply = await app.router.dispatch(Command(ACME, BOB, "request", "Oracle to Postgres migration with zero downtime"))
+    reply = await app.router.dispatch(
+        Command(ACME, BOB, "request", "Oracle to Postgres migration with zero downtime")
+    )
     assert reply.form is not None
     similar = next(f for f in reply.form.fields if f.name == "similar")
     [request] = await rows(app, ContentRequest)
     assert similar.initial == (str(request.id),)
-    await app.router.dispatch(Submission(ACME, BOB, "request_form", {"similar": str(request.id), "topic": "x"}))
+    await app.router.dispatch(
+        Submission(ACME, BOB, "request_form", {"similar": str(request.id), "topic": "x"})
+    )
     assert len(await rows(app, ContentRequest)) == 1
     assert len(await rows(app, Vote)) == 1
 
@@ -83,14 +96,24 @@ async def test_a_similar_request_offers_a_plus_one_instead(app: Flywheel) -> Non
 async def test_submitting_a_duplicate_without_seeing_the_choice_shows_it(app: Flywheel) -> None:
     await capture(app)
     reply = await app.router.dispatch(
-        Submission(ACME, BOB, "request_form", {"topic": "Migrating Oracle to PostgreSQL with no downtime", "audience": "CTOs"})
+        Submission(
+            ACME,
+            BOB,
+            "request_form",
+            {"topic": "Migrating Oracle to PostgreSQL with no downtime", "audience": "CTOs"},
+        )
     )
     assert reply.form is not None and reply.form.fields[0].name == "similar"
     audience = next(f for f in reply.form.fields if f.name == "audience")
     assert audience.initial == "CTOs"
     assert len(await rows(app, ContentRequest)) == 1
     await app.router.dispatch(
-        Submission(ACME, BOB, "request_form", {"similar": "new", "topic": "Migrating Oracle to PostgreSQL with no downtime"})
+        Submission(
+            ACME,
+            BOB,
+            "request_form",
+            {"similar": "new", "topic": "Migrating Oracle to PostgreSQL with no downtime"},
+        )
     )
     assert len(await rows(app, ContentRequest)) == 2
 
@@ -130,7 +153,12 @@ async def test_unknown_command_gets_the_help(app: Flywheel) -> None:
 
 
 async def test_asynchronous_replies_go_through_the_outbox(app: Flywheel) -> None:
-    thread = Origin(platform="console", workspace_id="acme", reply_to={"channel": "C1", "thread": "1.2"}, can_open_forms=False)
+    thread = Origin(
+        platform="console",
+        workspace_id="acme",
+        reply_to={"channel": "C1", "thread": "1.2"},
+        can_open_forms=False,
+    )
     reply = await app.router.dispatch(Command(thread, BOB, "help"))
     assert reply.message is None
     [queued] = await rows(app, OutboxMessage)
@@ -146,7 +174,13 @@ def test_state_machine_guards_transitions() -> None:
 
 
 def test_similarity_tells_paraphrases_from_other_topics() -> None:
-    candidates = [(1, QUESTION), (2, "Kubernetes multi-region failover"), (3, "SOC 2 evidence automation")]
-    assert [i for i, _ in most_similar("Migrating from Oracle to Postgres with no downtime", candidates)] == [1]
+    candidates = [
+        (1, QUESTION),
+        (2, "Kubernetes multi-region failover"),
+        (3, "SOC 2 evidence automation"),
+    ]
+    assert [
+        i for i, _ in most_similar("Migrating from Oracle to Postgres with no downtime", candidates)
+    ] == [1]
     assert most_similar("Kubernetes cost optimisation", candidates) == []
     assert most_similar("the and of", candidates) == []

@@ -22,9 +22,16 @@ SECRET = "0123456789abcdef0123"
         ({"slack_app_token": "xapp-1"}, "SLACK_BOT_TOKEN is missing"),
         ({"slack_client_id": "1.2"}, "SLACK_CLIENT_SECRET is missing"),
         ({"microsoft_app_id": "abc"}, "MICROSOFT_APP_PASSWORD is missing"),
-        ({"slack_bot_token": "xoxb-1", "slack_signing_secret": "s"}, "FLYWHEEL_SECRET_KEY is missing"),
         (
-            {"slack_bot_token": "xoxb-1", "slack_signing_secret": "s", "flywheel_secret_key": "short"},
+            {"slack_bot_token": "xoxb-1", "slack_signing_secret": "s"},
+            "FLYWHEEL_SECRET_KEY is missing",
+        ),
+        (
+            {
+                "slack_bot_token": "xoxb-1",
+                "slack_signing_secret": "s",
+                "flywheel_secret_key": "short",
+            },
             "FLYWHEEL_SECRET_KEY is too short",
         ),
         ({"port": "eighty"}, "PORT: Input should be a valid integer"),
@@ -39,7 +46,10 @@ def test_half_configured_settings_are_refused(values: dict[str, str], expected: 
 
 def test_socket_mode_needs_no_signing_secret() -> None:
     settings = load_settings(
-        _env_file=None, slack_bot_token="xoxb-1", slack_app_token="xapp-1", flywheel_secret_key=SECRET
+        _env_file=None,
+        slack_bot_token="xoxb-1",
+        slack_app_token="xapp-1",
+        flywheel_secret_key=SECRET,
     )
     assert settings.slack_configured
 
@@ -87,10 +97,19 @@ def test_dotenv_is_read(tmp_path: Path) -> None:
 
 
 def test_cli_refuses_to_start_with_one_line(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "MICROSOFT_", "FLYWHEEL_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SLACK_", "MICROSOFT_", "FLYWHEEL_"))
+    }
     env["SLACK_BOT_TOKEN"] = "xoxb-secret-token"
     result = subprocess.run(
-        [sys.executable, "-m", "bot", "serve"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "bot", "serve"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()

@@ -1,0 +1,258 @@
+"""A fake OpenAI API: an aiohttp server that records every call and misbehaves on request.
+
+The real `openai` client talks to it through `base_url` (`OPENAI_BASE_URL`). Embeddings
+are deterministic: every word, after a synonym map, is hashed to a signed dimension, so
+texts sharing words or synonyms are close and unrelated texts nearly orthogonal. Each
+endpoint is one handler in `_endpoints`; chat completions plug in the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import math
+import re
+import struct
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+# Words the fake treats as meaning the same thing, so a profile can be close to a
+# question in meaning while sharing none of its words.
+SYNONYMS = {
+    "kubernetes": "orchestration",
+    "k8s": "orchestration",
+    "orchestration": "orchestration",
+    "upgrade": "patch",
+    "upgrades": "patch",
+    "upgrading": "patch",
+    "patch": "patch",
+    "patched": "patch",
+    "patching": "patch",
+    "downtime": "availability",
+    "outage": "availability",
+    "outages": "availability",
+    "available": "availability",
+    "availability": "availability",
+}
+_STOPWORDS = frozenset(
+    "a an and are as at be by do does for from how i in is it of on or our the to we what with"
+    " without you your topics published".split()
+)
+_WORD = re.compile(r"[a-z0-9]+")
+
+Handler = Callable[[dict[str, Any]], Awaitable[web.Response]]
+
+
+@dataclass
+class Call:
+    endpoint: str  # "embeddings", "chat/completions", …
+    body: dict[str, Any]
+    api_key: str | None
+    at: float
+
+
+@dataclass
+class Fault:
+    status: int
+    retry_after: float | None = None
+    delay: float = 0.0
+    # A slow answer rather than a failure: wait `delay`, then answer as usual.
+    answer: bool = False
+
+
+def _error(status: int, message: str, kind: str, code: str | None = None) -> web.Response:
+    body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
+    return web.json_response(body, status=status)
+
+
+@dataclass
+class FakeOpenAI:
+    """State of the fake: calls seen, models served, faults queued."""
+
+    api_key: str = "sk-test-0123456789"
+    # Embedding models served, with their dimensions.
+    embedding_models: dict[str, int] = field(
+        default_factory=lambda: {"text-embedding-3-small": 256}
+    )
+    synonyms: dict[str, str] = field(default_factory=lambda: dict(SYNONYMS))
+    calls: list[Call] = field(default_factory=list)
+    faults: dict[str, deque[Fault]] = field(default_factory=dict)
+    server: TestServer | None = None
+
+    # -- set-up -------------------------------------------------------------------------
+    def fail(
+        self,
+        endpoint: str = "embeddings",
+        status: int = 500,
+        *,
+        times: int = 1,
+        retry_after: float | None = None,
+        delay: float = 0.0,
+    ) -> None:
+        """Answer the next `times` calls to `endpoint` with an error `status`."""
+        queue = self.faults.setdefault(endpoint, deque())
+        queue.extend(Fault(status, retry_after, delay) for _ in range(times))
+
+    def slow(self, endpoint: str = "embeddings", delay: float = 1.0, *, times: int = 1) -> None:
+        """Answer the next `times` calls normally, but only after `delay` seconds."""
+        queue = self.faults.setdefault(endpoint, deque())
+        queue.extend(Fault(200, delay=delay, answer=True) for _ in range(times))
+
+    @property
+    def url(self) -> str:
+        """The base URL to give the client (`…/v1`)."""
+        assert self.server is not None
+        return str(self.server.make_url("/v1"))
+
+    # -- inspection ---------------------------------------------------------------------
+    def calls_to(self, endpoint: str) -> list[Call]:
+        return [c for c in self.calls if c.endpoint == endpoint]
+
+    def embedded(self) -> list[list[str]]:
+        """The texts of each embeddings call, in order."""
+        return [_inputs(c.body) for c in self.calls_to("embeddings")]
+
+    def vector(self, text: str, dimensions: int = 256) -> list[float]:
+        """The unit vector the fake answers for `text`."""
+        values = [0.0] * dimensions
+        for word in _WORD.findall(text.lower()):
+            if word in _STOPWORDS:
+                continue
+            concept = self.synonyms.get(word, word)
+            digest = hashlib.sha256(concept.encode()).digest()
+            index = int.from_bytes(digest[:4], "little") % dimensions
+            values[index] += 1.0 if digest[4] & 1 else -1.0
+        norm = math.sqrt(sum(v * v for v in values))
+        if norm == 0:
+            values[0], norm = 1.0, 1.0
+        return [v / norm for v in values]
+
+    # -- the server ---------------------------------------------------------------------
+    async def start(self) -> FakeOpenAI:
+        app = web.Application()
+        app.router.add_post("/v1/{endpoint:.+}", self._dispatch)
+        self.server = TestServer(app, host="127.0.0.1")
+        await self.server.start_server()
+        return self
+
+    async def close(self) -> None:
+        if self.server is not None:
+            await self.server.close()
+
+    @property
+    def _endpoints(self) -> dict[str, Handler]:
+        return {"embeddings": self._embeddings}
+
+    async def _dispatch(self, request: web.Request) -> web.Response:
+        endpoint = request.match_info["endpoint"]
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        auth = request.headers.get("Authorization", "")
+        api_key = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
+        self.calls.append(
+            Call(endpoint, body if isinstance(body, dict) else {}, api_key, time.monotonic())
+        )
+        queue = self.faults.get(endpoint)
+        fault = queue.popleft() if queue else None
+        if fault is not None:
+            await asyncio.sleep(fault.delay)
+            if not fault.answer:
+                return self._fault(fault)
+        if api_key != self.api_key:
+            # As the real API does, the message quotes the key, partly masked.
+            shown = f"{api_key[:3]}{'*' * 8}{api_key[-4:]}" if api_key else "none"
+            message = f"Incorrect API key provided: {shown}. You can find your API key online."
+            return _error(401, message, "invalid_request_error", "invalid_api_key")
+        handler = self._endpoints.get(endpoint)
+        if handler is None:
+            return _error(404, f"Unknown endpoint /v1/{endpoint}", "invalid_request_error")
+        if not isinstance(body, dict):
+            return _error(400, "The body must be a JSON object.", "invalid_request_error")
+        return await handler(body)
+
+    @staticmethod
+    def _fault(fault: Fault) -> web.Response:
+        headers = {}
+        if fault.retry_after is not None:
+            headers["retry-after-ms"] = str(int(fault.retry_after * 1000))
+        if fault.status == 429:
+            body = {
+                "error": {
+                    "message": "Rate limit reached.",
+                    "type": "requests",
+                    "param": None,
+                    "code": "rate_limit_exceeded",
+                }
+            }
+        else:
+            body = {
+                "error": {
+                    "message": "The server had an error.",
+                    "type": "server_error",
+                    "param": None,
+                    "code": None,
+                }
+            }
+        return web.json_response(body, status=fault.status, headers=headers)
+
+    async def _embeddings(self, body: dict[str, Any]) -> web.Response:
+        model = body.get("model")
+        if model not in self.embedding_models:
+            return _error(
+                404,
+                f"The model `{model}` does not exist or you do not have access to it.",
+                "invalid_request_error",
+                "model_not_found",
+            )
+        raw = body.get("input")
+        texts = _inputs(body)
+        if not texts or len(texts) != (len(raw) if isinstance(raw, list) else 1):
+            return _error(
+                400,
+                "'input' must be a non-empty string or array of strings.",
+                "invalid_request_error",
+            )
+        if any(not text for text in texts) or len(texts) > 2048:
+            return _error(
+                400,
+                "'input' items must be non-empty; at most 2048 of them.",
+                "invalid_request_error",
+            )
+        dimensions = int(body.get("dimensions") or self.embedding_models[model])
+        encoding = body.get("encoding_format", "float")
+        data = []
+        for i, text in enumerate(texts):
+            vector = self.vector(text, dimensions)
+            embedding: Any = (
+                base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+                if encoding == "base64"
+                else vector
+            )
+            data.append({"object": "embedding", "index": i, "embedding": embedding})
+        tokens = sum(len(text.split()) for text in texts)
+        return web.json_response(
+            {
+                "object": "list",
+                "data": data,
+                "model": model,
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
+
+
+def _inputs(body: dict[str, Any]) -> list[str]:
+    raw = body.get("input")
+    if isinstance(raw, str):
+        return [raw]
+    if isinstance(raw, list):
+        return [item for item in raw if isinstance(item, str)]
+    return []
