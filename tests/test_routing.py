@@ -196,6 +196,9 @@ async def test_decline_moves_on_to_the_next_candidate(app: Flywheel) -> None:
     )
     await settle(app)
     assert await pings(app) == {"pia": "declined", "ole": "pending"}
+    stranger = await app.router.dispatch(Action(ACME, SAM, "request_decline", str(request.id)))
+    assert stranger.message is not None and "wasn't sent to you" in stranger.message.text
+    assert stranger.form is None
 
 
 async def test_silence_times_out_and_escalates_then_declines_honestly(app: Flywheel) -> None:
