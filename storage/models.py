@@ -133,6 +133,110 @@ class Vote(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
 
 
+class Draft(SQLModel, table=True):
+    """The assigned expert's working copy for a request; submitted copies are DraftVersions."""
+
+    __tablename__ = "draft"
+    __table_args__ = (UniqueConstraint("request_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    request_id: int = Field(foreign_key="content_request.id")
+    author_id: int = Field(foreign_key="member.id")
+    title: str = Field(default="", max_length=150)
+    body: str = Field(default="", max_length=3000)
+    canonical_url: str | None = Field(default=None, max_length=2000)
+    captions: list[str] = Field(default_factory=list, sa_type=json_type())
+    tags: list[str] = Field(default_factory=list, sa_type=json_type())
+    ai_assisted: bool = False
+    ai_label: str | None = Field(default=None, max_length=200)
+    # editing → in_review ⇄ changes_requested → approved | rejected
+    status: str = Field(default="editing", max_length=24)
+    version: int = 0  # the latest submitted version; 0 before the first submission
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class DraftVersion(SQLModel, table=True):
+    """A submitted version, frozen: what reviewers saw and decided on."""
+
+    __tablename__ = "draft_version"
+    __table_args__ = (UniqueConstraint("draft_id", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    draft_id: int = Field(foreign_key="draft.id")
+    version: int
+    title: str = Field(max_length=150)
+    body: str = Field(max_length=3000)
+    canonical_url: str | None = Field(default=None, max_length=2000)
+    captions: list[str] = Field(default_factory=list, sa_type=json_type())
+    tags: list[str] = Field(default_factory=list, sa_type=json_type())
+    ai_assisted: bool = False
+    submitted_by_id: int = Field(foreign_key="member.id")
+    submitted_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what to which version, and what they said: submissions and decisions."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index(None, "workspace_id", "request_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id")
+    request_id: int = Field(foreign_key="content_request.id")
+    draft_id: int | None = Field(default=None, foreign_key="draft.id")
+    version: int | None = None
+    actor_id: int = Field(foreign_key="member.id")
+    action: str = Field(max_length=32)
+    comment: str | None = Field(default=None, max_length=2000)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class AiTask(SQLModel, table=True):
+    """A request for AI help, done by the worker, never on the acknowledgement path."""
+
+    __tablename__ = "ai_task"
+    __table_args__ = (Index(None, "status", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id")
+    draft_id: int = Field(foreign_key="draft.id", index=True)
+    requested_by_id: int = Field(foreign_key="member.id")
+    notes: str = Field(default="", max_length=2000)
+    status: str = Field(default="pending", max_length=16)  # pending | running | done | failed
+    attempts: int = 0
+    error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Post(SQLModel, table=True):
+    """Approved content, ready to share: a link elsewhere, or the text itself."""
+
+    __tablename__ = "post"
+    __table_args__ = (UniqueConstraint("workspace_id", "slug"), UniqueConstraint("draft_id"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    request_id: int | None = Field(default=None, foreign_key="content_request.id")
+    draft_id: int = Field(foreign_key="draft.id")
+    version: int
+    slug: str = Field(max_length=120)
+    title: str = Field(max_length=150)
+    summary: str = Field(default="", max_length=400)
+    body: str = Field(default="", max_length=3000)
+    canonical_url: str | None = Field(default=None, max_length=2000)
+    captions: list[str] = Field(default_factory=list, sa_type=json_type())
+    tags: list[str] = Field(default_factory=list, sa_type=json_type())
+    author_id: int = Field(foreign_key="member.id")
+    approved_by_id: int = Field(foreign_key="member.id")
+    ai_assisted: bool = False
+    published_at: datetime = Field(sa_type=UTCDateTime)
+
+
 class InboundEvent(SQLModel, table=True):
     """Platform event ids already processed, so retried deliveries are acknowledged only."""
 
@@ -208,6 +312,11 @@ ALL_TABLES = (
     ContentRequest,
     Ping,
     Vote,
+    Draft,
+    DraftVersion,
+    AuditEvent,
+    AiTask,
+    Post,
     InboundEvent,
     OutboxMessage,
     MessageRef,
