@@ -1,0 +1,207 @@
+"""Outbox throughput: queued DMs against a fake Slack API that allows `--limit` calls a second.
+
+Baseline: the fake API's own rate limit (it answers 429 + Retry-After beyond it). Figures:
+the rate achieved as a fraction of that limit (target ≥ 0.9), messages lost (target 0) and
+duplicated (target 0). The dispatcher runs as in `flywheel worker`: the real SlackSender on
+a real slack_sdk client, the system clock, its per-workspace rate set to the limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import tempfile
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import psycopg
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.slack.sender import SlackSender
+from benchmarks import POSTGRES_URL, Figures, Stopwatch, report, verdict
+from bot import logs
+from bot.dispatcher import Dispatcher
+from handlers.messages import Message
+from handlers.ports import SystemClock
+from storage import outbox
+from storage.db import create_engine, session_factory, transaction
+from storage.migrate import upgrade
+from storage.models import OutboxMessage, Workspace
+from tests.fakes.slack_api import FakeSlack
+
+TARGET_FRACTION = 0.9
+TOKEN = "xoxb-benchmark"
+
+
+@contextlib.asynccontextmanager
+async def database(postgres: bool) -> AsyncIterator[str]:
+    """A migrated, empty database: a temporary SQLite file, or a PostgreSQL schema of its own."""
+    if not postgres:
+        with tempfile.TemporaryDirectory(prefix="flywheel-bench-") as folder:
+            url = f"sqlite+aiosqlite:///{Path(folder) / 'outbox.db'}"
+            await _migrate(url)
+            yield url
+        return
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    parsed = make_url(POSTGRES_URL)
+    conninfo = {
+        "host": parsed.host,
+        "port": parsed.port or 5432,
+        "user": parsed.username,
+        "password": parsed.password,
+        "dbname": parsed.database,
+        "autocommit": True,
+    }
+    with psycopg.connect(**conninfo) as conn:  # type: ignore[arg-type]
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        url = parsed.update_query_dict({"options": f"-csearch_path={schema}"})
+        rendered = url.render_as_string(hide_password=False)
+        await _migrate(rendered)
+        yield rendered
+    finally:
+        with psycopg.connect(**conninfo) as conn:  # type: ignore[arg-type]
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+async def _migrate(url: str) -> None:
+    engine = create_engine(url)
+    await upgrade(engine)
+    await engine.dispose()
+
+
+async def queue_dms(engine: AsyncEngine, count: int, clock: SystemClock) -> None:
+    sessions = session_factory(engine)
+    async with transaction(sessions) as session:
+        workspace = Workspace(platform="slack", external_id="TBENCH", created_at=clock.now())
+        session.add(workspace)
+        await session.flush()
+        assert workspace.id is not None
+        workspace_id = workspace.id
+    payload = Message(text="Your weekly Flywheel digest is ready").model_dump(mode="json")
+    for start in range(0, count, 1000):
+        async with transaction(sessions) as session:
+            for i in range(start, min(count, start + 1000)):
+                await outbox.enqueue(
+                    session,
+                    workspace_id=workspace_id,
+                    dedupe_key=f"bench:{i}",
+                    kind="message",
+                    target={"user": user_id(i)},
+                    payload=payload,
+                    now=clock.now(),
+                )
+
+
+def user_id(i: int) -> str:
+    return f"U{i:07d}"
+
+
+async def unfinished(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        query = select(func.count()).where(
+            OutboxMessage.status.in_((outbox.PENDING, outbox.SENDING))  # type: ignore[attr-defined]
+        )
+        return int((await conn.execute(query)).scalar_one())
+
+
+async def by_status(engine: AsyncEngine) -> Counter[str]:
+    async with engine.connect() as conn:
+        query = select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+        return Counter({str(s): int(n) for s, n in (await conn.execute(query)).all()})
+
+
+async def measure(count: int, limit: float, postgres: bool, concurrency: int) -> Figures:
+    clock = SystemClock()
+    fake = FakeSlack(rate_limit=limit)
+    await fake.start()
+    async with database(postgres) as url:
+        engine = create_engine(url)
+        try:
+            await queue_dms(engine, count, clock)
+            sender = SlackSender(AsyncWebClient(token=TOKEN, base_url=fake.url, timeout=10))
+            dispatcher = Dispatcher(
+                engine,
+                session_factory(engine),
+                clock,
+                {"slack": sender},
+                rate=limit,
+                concurrency=concurrency,
+            )
+            elapsed = Stopwatch()
+            worker = asyncio.create_task(dispatcher.run())
+            last_report = 0.0
+            while (left := await unfinished(engine)) > 0:
+                if elapsed() - last_report >= 10:
+                    last_report = elapsed()
+                    print(f"  {elapsed():6.1f} s  {count - left:>6} sent", flush=True)
+                await asyncio.sleep(0.2)
+            wall = elapsed()
+            await dispatcher.stop()
+            await worker
+            await sender.close()
+            statuses = await by_status(engine)
+        finally:
+            await engine.dispose()
+            await fake.close()
+
+    delivered = fake.calls_to("chat.postMessage")
+    per_user = Counter(str(c.args["channel"]) for c in delivered)
+    expected = {user_id(i) for i in range(count)}
+    lost = len(expected - set(per_user)) + statuses.get(outbox.FAILED, 0)
+    duplicated = sum(n - 1 for n in per_user.values() if n > 1) + len(set(per_user) - expected)
+    times = sorted(c.at for c in delivered)
+    span = times[-1] - times[0] if len(times) > 1 else float("nan")
+    achieved = (len(times) - 1) / span if len(times) > 1 else float("nan")
+    busiest = _busiest_second(times)
+    fraction = achieved / limit
+    return {
+        "database": "postgresql" if postgres else "sqlite",
+        "messages queued": count,
+        "API limit (calls/s, baseline)": limit,
+        "dispatcher rate (calls/s)": limit,
+        "achieved (calls/s)": round(achieved, 2),
+        "achieved / limit": round(fraction, 3),
+        "target ≥ 0.9": verdict(fraction, TARGET_FRACTION),
+        "lost": lost,
+        "duplicated": duplicated,
+        "429 answers": len(fake.calls_to("chat.postMessage:limited")),
+        "busiest second at the API (calls)": busiest,
+        "rows by status": dict(statuses),
+        "wall time (s)": round(wall, 1),
+    }
+
+
+def _busiest_second(times: list[float]) -> int:
+    best = start = 0
+    for end, at in enumerate(times):
+        while at - times[start] >= 1.0:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def main(argv: list[str] | None = None) -> Figures:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks outbox", description=__doc__)
+    parser.add_argument("--count", type=int, default=10_000, help="DMs to queue (10,000)")
+    parser.add_argument("--limit", type=float, default=50.0, help="API calls/s allowed (50)")
+    parser.add_argument("--concurrency", type=int, default=8, help="calls in flight (8)")
+    parser.add_argument("--postgres", action="store_true", help=f"use {POSTGRES_URL}")
+    args = parser.parse_args(argv)
+    logs.configure("WARNING")
+    logging.getLogger("slack_sdk").setLevel(logging.ERROR)
+    print(f"outbox: {args.count} DMs at {args.limit:g} calls/s (≈{args.count / args.limit:.0f} s)")
+    figures = asyncio.run(measure(args.count, args.limit, args.postgres, args.concurrency))
+    report("outbox", figures)
+    return figures
+
+
+if __name__ == "__main__":
+    main()
