@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     from handlers.interactions import Actor
+    from handlers.prompting import Prompt
 
 
 class Clock(Protocol):
@@ -92,4 +93,29 @@ class Embedder(Protocol):
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """One vector per text, in order; raises EmbeddingError when it cannot."""
+        ...
+
+
+# Why a language model gave no usable answer; each reason gets its own advice for the user.
+LLMFailure = Literal["rate_limited", "unavailable", "timeout", "rejected", "refused", "malformed"]
+
+
+class LLMError(Exception):
+    """The model gave no usable answer; `reason` says why, `detail` is safe to log."""
+
+    def __init__(self, reason: LLMFailure, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason: LLMFailure = reason
+        self.detail = detail
+
+
+class LLM(Protocol):
+    """A language model that answers a rendered prompt with JSON matching its schema."""
+
+    async def complete_json(self, prompt: Prompt) -> dict[str, Any]:
+        """The model's answer as a JSON object; raises LLMError when there is none.
+
+        An answer that is not a JSON object is LLMError("malformed"); whether it matches
+        the prompt's schema is for the caller to check.
+        """
         ...

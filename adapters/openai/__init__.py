@@ -1,5 +1,6 @@
-"""OpenAI: the embeddings (and, later, drafting) behind the handlers' ports."""
+"""OpenAI: the embeddings and the drafting model behind the handlers' ports."""
 
+from adapters.openai.chat import OpenAIChat
 from adapters.openai.embeddings import OpenAIEmbedder
 
-__all__ = ["OpenAIEmbedder"]
+__all__ = ["OpenAIChat", "OpenAIEmbedder"]
