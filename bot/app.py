@@ -17,7 +17,7 @@ from bot.scheduler import Scheduler, Sweeper
 from bot.settings import Settings
 from bot.web import create_app
 from handlers.context import Config
-from handlers.ports import Clock, Embedder, Sender, SystemClock
+from handlers.ports import LLM, Clock, Embedder, Sender, SystemClock
 from handlers.registry import build_router
 from handlers.router import Router
 from storage.db import SessionFactory, create_engine, session_factory
@@ -60,6 +60,10 @@ class Flywheel:
     async def close(self) -> None:
         if self.slack is not None:
             await self.slack.close()
+        for client in (self.sweeper.embedder, self.sweeper.llm):
+            closing = getattr(client, "close", None)
+            if closing is not None:
+                await closing()
         await self.engine.dispose()
 
 
@@ -77,8 +81,9 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Flywheel:
         max_attempts=settings.flywheel_outbox_max_attempts,
         concurrency=settings.flywheel_outbox_concurrency,
     )
-    config = Config(admins=settings.admins, public_base_url=settings.base_url)
-    sweeper = Sweeper(sessions, clock, config, _embedder(settings))
+    ai = settings.openai_api_key is not None
+    config = Config(admins=settings.admins, public_base_url=settings.base_url, ai_enabled=ai)
+    sweeper = Sweeper(sessions, clock, config, _embedder(settings), _llm(settings))
 
     def committed() -> None:
         dispatcher.wake()
@@ -100,6 +105,14 @@ def _embedder(settings: Settings) -> Embedder | None:
     from adapters.openai.embeddings import OpenAIEmbedder
 
     return OpenAIEmbedder.from_settings(settings)
+
+
+def _llm(settings: Settings) -> LLM | None:
+    if settings.openai_api_key is None:
+        return None
+    from adapters.openai.chat import OpenAIChat
+
+    return OpenAIChat.from_settings(settings)
 
 
 async def run(flywheel: Flywheel, *, serve: bool = True, work: bool = True) -> None:

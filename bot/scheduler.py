@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import fcntl
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 import structlog
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -21,13 +21,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import select
 
+from handlers import drafting, routing
 from handlers.context import Config, Scope
-from handlers.ports import Clock, Embedder
+from handlers.ports import LLM, Clock, Embedder
+from handlers.routing import SweepResult
 from storage.db import SessionFactory, transaction
 from storage.models import Workspace
-
-if TYPE_CHECKING:
-    from handlers.routing import SweepResult
 
 log = structlog.get_logger(__name__)
 
@@ -42,12 +41,18 @@ class Sweeper:
     """Runs the routing sweep over every workspace; `wake` asks for a run soon."""
 
     def __init__(
-        self, sessions: SessionFactory, clock: Clock, config: Config, embedder: Embedder | None
+        self,
+        sessions: SessionFactory,
+        clock: Clock,
+        config: Config,
+        embedder: Embedder | None,
+        llm: LLM | None = None,
     ) -> None:
         self.sessions = sessions
         self.clock = clock
         self.config = config
         self.embedder = embedder
+        self.llm = llm
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
 
@@ -55,9 +60,10 @@ class Sweeper:
         self._wake.set()
 
     async def run_once(self) -> dict[str, SweepResult]:
-        """Sweep each workspace in its own transaction; one failing never blocks the others."""
-        from handlers import routing
+        """Sweep each workspace in its own transaction; one failing never blocks the others.
 
+        Then do the queued AI work, outside any transaction (a model may think for seconds).
+        """
         async with self._lock:
             async with self.sessions() as session:
                 workspaces = (await session.exec(select(Workspace))).all()
@@ -73,6 +79,10 @@ class Sweeper:
                         )
                 except Exception:
                     log.exception("sweep.failed", workspace=workspace.external_id)
+            try:
+                await drafting.run_ai_tasks(self.sessions, self.clock, self.config, self.llm)
+            except Exception:
+                log.exception("ai_tasks.failed")
             return results
 
     async def follow_wakes(self, stop: asyncio.Event) -> None:

@@ -28,7 +28,13 @@ if TYPE_CHECKING:
     from handlers.router import Router
 
 FORM_ID = "admin_form"
-NUMBERS = ("experts_per_round", "ping_timeout_hours", "reminder_lead_days", "weekly_ping_cap")
+NUMBERS = (
+    "experts_per_round",
+    "ping_timeout_hours",
+    "reminder_lead_days",
+    "weekly_ping_cap",
+    "max_length",
+)
 YES_NO = (Option(value="yes", label="Yes"), Option(value="no", label="No"))
 
 
@@ -130,6 +136,37 @@ def settings_form(current: WorkspaceSettings) -> Form:
             initial=current.quiet_hours_end,
             max_length=5,
         ),
+        TextField(
+            name="banned_phrases",
+            label="Banned phrases",
+            initial="\n".join(current.banned_phrases),
+            multiline=True,
+            optional=True,
+            hint="One per line; drafts containing one go back to their author before review.",
+        ),
+        TextField(
+            name="required_disclosure",
+            label="Required disclosure line",
+            initial=current.required_disclosure,
+            optional=True,
+            max_length=300,
+            placeholder="I work at Acme.",
+        ),
+        TextField(
+            name="max_length",
+            label="Longest post (characters)",
+            initial=str(current.max_length or ""),
+            optional=True,
+            max_length=4,
+            hint="Title and body together, 100 to 3150; empty for no limit.",
+        ),
+        TextField(
+            name="allowed_domains",
+            label="Links allowed only to",
+            initial=", ".join(current.allowed_domains),
+            optional=True,
+            hint="Comma-separated domains (subdomains included); empty allows any link.",
+        ),
         SelectField(
             name="quiet_weekends",
             label="Quiet at weekends?",
@@ -159,6 +196,10 @@ async def submit(ctx: Context, submission: Submission) -> Reply:
         "quiet_hours_start": _one(values.get("quiet_hours_start")) or current.quiet_hours_start,
         "quiet_hours_end": _one(values.get("quiet_hours_end")) or current.quiet_hours_end,
         "quiet_weekends": (_one(values.get("quiet_weekends")) or "yes") == "yes",
+        "banned_phrases": _lines(values.get("banned_phrases")),
+        "required_disclosure": _one(values.get("required_disclosure")) or "",
+        "allowed_domains": _many(values.get("allowed_domains")),
+        "max_length": None,
     }
     errors: dict[str, str] = {}
     for name in NUMBERS:
@@ -198,6 +239,11 @@ def _many(value: FormValue) -> list[str]:
         return []
     items = value if isinstance(value, tuple) else tuple(value.replace(",", " ").split())
     return list(dict.fromkeys(v for v in items if v))
+
+
+def _lines(value: FormValue) -> list[str]:
+    text = "\n".join(value) if isinstance(value, tuple) else (value or "")
+    return list(dict.fromkeys(line.strip() for line in text.splitlines() if line.strip()))
 
 
 def _one(value: FormValue) -> str | None:

@@ -20,6 +20,8 @@ class Config:
 
     admins: frozenset[str] = frozenset()
     public_base_url: str = "http://127.0.0.1:3978"
+    # Whether an LLM is configured: AI help is queued for the worker, else a template is used.
+    ai_enabled: bool = False
 
 
 def dm(user_id: str) -> dict[str, Any]:

@@ -25,7 +25,8 @@ from handlers.messages import (
 from handlers.messages import (
     Context as ContextLine,
 )
-from storage.models import ContentRequest, Member, Vote
+from handlers.workspace_settings import load
+from storage.models import ContentRequest, Draft, Member, Vote
 
 if TYPE_CHECKING:
     from handlers.router import Router
@@ -124,10 +125,14 @@ async def home_view(ctx: Context) -> Message:
         blocks += [
             Section(
                 text=f"*{r.topic}*\n{LABELS[Status(r.status)]}"
-                + (f" · due {r.needed_by:%a %d %b}" if r.needed_by else "")
+                + (f" · due {r.needed_by:%a %d %b}" if r.needed_by else ""),
+                button=Button(label="Open draft", action="draft_open", value=str(r.id))
+                if r.status in (Status.CLAIMED, Status.CHANGES_REQUESTED)
+                else None,
             )
             for r in assignments
         ]
+    blocks += await _to_review(ctx)
     blocks += [Divider(), Header(text="Open requests from colleagues")]
     if not others:
         blocks.append(ContextLine(text="No open requests right now."))
@@ -191,6 +196,40 @@ async def opened(ctx: Context, event: Event) -> Reply:
 async def show(ctx: Context, event: object) -> Reply:
     """`home` on surfaces without a home tab: the same view as a message."""
     return Reply(message=await home_view(ctx))
+
+
+async def _to_review(ctx: Context) -> list[Block]:
+    """For reviewers: the drafts waiting for a decision, with the decision buttons."""
+    if ctx.member.user_id not in load(ctx.workspace).reviewers:
+        return []
+    waiting = (
+        await ctx.session.exec(
+            select(Draft)
+            .where(
+                Draft.workspace_id == ctx.workspace_id,
+                Draft.status == "in_review",
+                Draft.author_id != ctx.member.id,
+            )
+            .order_by(col(Draft.updated_at))
+            .limit(MY_REQUESTS)
+        )
+    ).all()
+    blocks: list[Block] = [Divider(), Header(text="Drafts to review")]
+    if not waiting:
+        return [*blocks, ContextLine(text="Nothing waiting for you.")]
+    for draft in waiting:
+        value = f"{draft.id}:{draft.version}"
+        blocks += [
+            Section(text=f"*{draft.title}* — version {draft.version}"),
+            Buttons(
+                buttons=(
+                    Button(label="Approve", action="review_approve", value=value, style="primary"),
+                    Button(label="Ask for changes", action="review_changes", value=value),
+                    Button(label="Reject", action="review_reject", value=value, style="danger"),
+                )
+            ),
+        ]
+    return blocks
 
 
 def demand(votes: int) -> str:

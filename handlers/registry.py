@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from handlers import admin, experts, help, home, requests, routing, stats
+from handlers import admin, drafting, experts, help, home, requests, review, routing, stats
 from handlers.context import Config
 from handlers.ports import Clock
 from handlers.router import Router
 from storage.db import SessionFactory
 
-FEATURES = (help, requests, home, admin, experts, routing, stats)
+FEATURES = (help, requests, home, admin, experts, routing, drafting, review, stats)
 
 
 def build_router(

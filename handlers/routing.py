@@ -466,7 +466,24 @@ async def claim(ctx: Context, action: Action) -> Reply:
     due = _due(request, ctx.now)
     await ctx.update(
         f"ping:{mine.id}",
-        _closed_ping(request, f"✅ You claimed this — thank you! Due {due}."),
+        Message(
+            text=f"You claimed “{request.topic}” — thank you!",
+            blocks=(
+                Section(text=f"*{request.topic}*"),
+                ContextLine(text=f"✅ You claimed this — thank you! Due {due}."),
+                Buttons(
+                    buttons=(
+                        Button(
+                            label="Write the draft",
+                            action="draft_open",
+                            value=str(request.id),
+                            style="primary",
+                        ),
+                        Button(label="AI first draft", action="draft_ai", value=str(request.id)),
+                    )
+                ),
+            ),
+        ),
         key=f"ping:{mine.id}:claimed",
     )
     await ctx.send(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import time
 from zoneinfo import available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from handlers.compliance import Rules
 from handlers.quiet_hours import WorkingHours
 from storage.models import Workspace
 
@@ -31,6 +33,35 @@ class WorkspaceSettings(BaseModel):
     quiet_hours_start: str = "18:00"
     quiet_hours_end: str = "09:00"
     quiet_weekends: bool = True
+
+    # Compliance checks run on every draft before a reviewer sees it.
+    banned_phrases: list[str] = Field(default_factory=list)
+    required_disclosure: str = Field(default="", max_length=300)
+    max_length: int | None = Field(default=None, ge=100, le=3150)
+    allowed_domains: list[str] = Field(default_factory=list)
+
+    @field_validator("allowed_domains")
+    @classmethod
+    def _domains(cls, values: list[str]) -> list[str]:
+        cleaned = []
+        for value in values:
+            domain = (
+                value.strip().lower().removeprefix("https://").removeprefix("http://").strip("/.")
+            )
+            if not domain:
+                continue
+            if not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", domain):
+                raise ValueError(f"{value!r} is not a domain like example.com")
+            cleaned.append(domain)
+        return cleaned
+
+    def compliance(self) -> Rules:
+        return Rules(
+            banned_phrases=tuple(self.banned_phrases),
+            required_disclosure=self.required_disclosure,
+            max_length=self.max_length,
+            allowed_domains=tuple(self.allowed_domains),
+        )
 
     @field_validator("quiet_hours_start", "quiet_hours_end")
     @classmethod

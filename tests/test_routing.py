@@ -179,7 +179,7 @@ async def test_a_claim_updates_sent_pings_in_place(app: Flywheel) -> None:
     updates = {d.channel: d for d in sender.deliveries if d.kind == "update"}
     assert set(updates) == {"D-ole", "D-pia"}
     assert "Claimed by <@ole>" in updates["D-pia"].payload["text"]
-    assert "You claimed this" in updates["D-ole"].payload["text"]
+    assert "You claimed" in updates["D-ole"].payload["text"]
     original = next(d for d in sent_pings if d.target["user"] == "pia")
     assert updates["D-pia"].message_id == str(sender.deliveries.index(original) + 1)
 
