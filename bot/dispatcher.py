@@ -24,7 +24,7 @@ from bot import metrics
 from handlers.ports import Clock, Delivery, PermanentError, RateLimited, Sender, TransientError
 from storage import outbox
 from storage.db import SessionFactory, transaction
-from storage.models import Workspace
+from storage.models import MessageRef, Workspace
 
 log = structlog.get_logger(__name__)
 
@@ -175,6 +175,7 @@ class Dispatcher:
                         limit=limit,
                         lease=LEASE,
                         exclude_workspaces=busy,
+                        platforms=list(self.senders),
                     )
                     claims += 1
                     claimed = len(rows)
@@ -296,18 +297,24 @@ class Dispatcher:
             bound.warning("outbox.retry", error=error)
             await self._retry(row, backoff(row.attempts), error)
 
+    async def _ref(self, workspace_id: int, ref_key: str) -> MessageRef | None:
+        async with self.sessions() as session:
+            return await outbox.message_ref(session, workspace_id, ref_key)
+
     async def _delivery(self, row: outbox.Claimed, external_id: str) -> Delivery | None:
         channel = message_id = None
         if row.kind == "update":
-            async with self.sessions() as session:
-                ref = await outbox.message_ref(
-                    session, row.workspace_id, str(row.target.get("ref"))
-                )
+            ref_key = str(row.target.get("ref"))
+            ref = await self._ref(row.workspace_id, ref_key)
+            waiting = False
             if ref is None:
                 async with self.sessions() as session:
-                    waiting = await outbox.original_pending(
-                        session, row.workspace_id, str(row.target.get("ref"))
-                    )
+                    waiting = await outbox.original_pending(session, row.workspace_id, ref_key)
+                if not waiting:
+                    # The original may have landed between the two reads: look once more,
+                    # in a new session (SQLite keeps one snapshot for a whole transaction).
+                    ref = await self._ref(row.workspace_id, ref_key)
+            if ref is None:
                 if not waiting:
                     raise PermanentError("the message to update was never sent")
                 return None

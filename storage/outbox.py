@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select as sql_select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import MessageRef, OutboxMessage
+from storage.models import MessageRef, OutboxMessage, Workspace
 from storage.upsert import insert_ignore
 
 PENDING, SENDING, SENT, FAILED, CANCELLED = "pending", "sending", "sent", "failed", "cancelled"
@@ -76,18 +76,27 @@ async def claim(
     limit: int,
     lease: timedelta,
     exclude_workspaces: Collection[int] = (),
+    platforms: Collection[str] | None = None,
 ) -> list[Claimed]:
     """Take up to `limit` due rows (and rows whose lease expired) for this worker.
 
     `exclude_workspaces` leaves out workspaces the worker already holds enough rows for, so
-    one workspace's backlog cannot crowd every other workspace out of a batch.
+    one workspace's backlog cannot crowd every other workspace out of a batch. `platforms`
+    keeps to workspaces this worker can send to: a worker without, say, Slack credentials
+    leaves Slack's rows for one that has them.
     """
+    if platforms is not None and not platforms:
+        return []
     due = or_(
         and_(_table.c.status == PENDING, _table.c.next_attempt_at <= now),
         and_(_table.c.status == SENDING, _table.c.claimed_until < now),
     )
     if exclude_workspaces:
         due = and_(due, _table.c.workspace_id.not_in(list(exclude_workspaces)))
+    if platforms is not None:
+        workspaces = Workspace.__table__  # type: ignore[attr-defined]
+        sendable = select(workspaces.c.id).where(workspaces.c.platform.in_(list(platforms)))
+        due = and_(due, _table.c.workspace_id.in_(sendable.scalar_subquery()))
     ids = select(_table.c.id).where(due).order_by(_table.c.id).limit(limit)
     if engine.dialect.name == "postgresql":
         # Two dispatchers never take the same row: locked rows are skipped, not waited on.

@@ -395,3 +395,12 @@ async def test_each_workspace_is_sent_to_at_its_own_rate(
     first_globex = min(c.at for c in calls if str(c.args["channel"]).startswith("UG"))
     first_acme = min(c.at for c in calls if str(c.args["channel"]).startswith("UA"))
     assert first_globex - first_acme < 0.5
+
+
+async def test_a_worker_leaves_rows_of_platforms_it_cannot_send_to(
+    engine: AsyncEngine, sessions: SessionFactory, clock: FrozenClock, workspace_id: int
+) -> None:
+    await queue_dms(sessions, clock, workspace_id, ["U1", "U2"])
+    console_only = Dispatcher(engine, sessions, clock, {}, rate=1000.0)
+    assert await console_only.drain() == 0
+    assert await statuses(sessions) == Counter({"pending": 2})
