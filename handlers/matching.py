@@ -35,7 +35,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from handlers.embeddings import Vector, cosine, embed_texts
 from handlers.ports import Embedder, EmbeddingError
 from handlers.similarity import STOPWORDS as QUESTION_STOPWORDS
-from storage.models import ExpertProfile, Member
+from storage.models import ExpertProfile, Member, Post
 
 log = structlog.get_logger(__name__)
 
@@ -83,6 +83,9 @@ _WORD = re.compile(r"[a-z0-9][a-z0-9+#.]*[a-z0-9+#]|[a-z0-9]", re.IGNORECASE)
 _PUNCTUATION = ".,;:!?()[]{}<>\"'“”‘’"
 _profile: Table = ExpertProfile.__table__  # type: ignore[attr-defined]
 _member: Table = Member.__table__  # type: ignore[attr-defined]
+_post: Table = Post.__table__  # type: ignore[attr-defined]
+# The newest posts say most about what an expert knows now.
+PUBLISHED_PER_EXPERT = 20
 # PyStemmer objects are not thread-safe, and indexes are built off the event loop.
 _local = threading.local()
 
@@ -509,9 +512,14 @@ async def _fingerprint(session: AsyncSession, workspace_id: int) -> tuple[Any, .
         .join_from(_profile, _member, _member.c.id == _profile.c.member_id)
         .where(_profile.c.workspace_id == workspace_id)
     )
+    # Publishing a post changes what its author is known for.
+    posts = sa_select(func.count(_post.c.id), func.max(_post.c.id)).where(
+        _post.c.workspace_id == workspace_id
+    )
     # Core selects go through the session's connection (and its transaction): SQLModel's
     # exec() types only ORM selects of up to four columns.
-    return tuple((await (await session.connection()).execute(query)).one())
+    connection = await session.connection()
+    return (*(await connection.execute(query)).one(), *(await connection.execute(posts)).one())
 
 
 async def load_docs(session: AsyncSession, workspace_id: int) -> list[ExpertDoc]:
@@ -534,7 +542,18 @@ async def load_docs(session: AsyncSession, workspace_id: int) -> list[ExpertDoc]
         )
         .order_by(_member.c.id)
     )
-    rows = (await (await session.connection()).execute(query)).all()
+    connection = await session.connection()
+    rows = (await connection.execute(query)).all()
+    posts = (
+        sa_select(_post.c.author_id, _post.c.title, _post.c.body)
+        .where(_post.c.workspace_id == workspace_id)
+        .order_by(_post.c.id.desc())
+    )
+    published: dict[int, list[str]] = {}
+    for author_id, title, body in (await connection.execute(posts)).all():
+        items = published.setdefault(author_id, [])
+        if len(items) < PUBLISHED_PER_EXPERT:
+            items.append(f"{title}\n{body}")
     return [
         ExpertDoc(
             member_id=member_id,
@@ -542,7 +561,7 @@ async def load_docs(session: AsyncSession, workspace_id: int) -> list[ExpertDoc]
             name=name,
             topics=tuple(topics or ()),
             bio=bio or "",
-            published=(),
+            published=tuple(published.get(member_id, ())),
             capacity=capacity,
             snoozed_until=snoozed_until,
         )

@@ -275,3 +275,16 @@ async def test_without_openai_the_ai_button_gives_a_labelled_template(app: Flywh
     assert any("emplate" in getattr(b, "text", "") for b in reply.form.intro)
     draft = await one(app, Draft)
     assert draft.ai_assisted is False and draft.body
+
+
+async def test_a_published_post_is_what_its_author_is_known_for(app: Flywheel) -> None:
+    from handlers.matching import load_docs
+
+    await app.router.dispatch(Action(ACME, PIA, "draft_open", "1"))
+    await save(app)
+    await submit(app)
+    await app.router.dispatch(Action(ACME, RITA, "review_approve", "1:1"))
+    async with app.sessions() as session:
+        workspace = (await session.exec(select(Workspace).where(Workspace.external_id == "acme"))).one()
+        [pia] = [doc for doc in await load_docs(session, workspace.id or 0) if doc.user_id == "pia"]
+    assert pia.published == (f"{GOOD['title']}\n{GOOD['body']}",)
