@@ -285,6 +285,8 @@ async def test_a_published_post_is_what_its_author_is_known_for(app: Flywheel) -
     await submit(app)
     await app.router.dispatch(Action(ACME, RITA, "review_approve", "1:1"))
     async with app.sessions() as session:
-        workspace = (await session.exec(select(Workspace).where(Workspace.external_id == "acme"))).one()
-        [pia] = [doc for doc in await load_docs(session, workspace.id or 0) if doc.user_id == "pia"]
+        acme = select(Workspace).where(Workspace.external_id == "acme")
+        workspace = (await session.exec(acme)).one()
+        docs = await load_docs(session, workspace.id or 0)
+    [pia] = [doc for doc in docs if doc.user_id == "pia"]
     assert pia.published == (f"{GOOD['title']}\n{GOOD['body']}",)
