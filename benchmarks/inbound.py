@@ -2,16 +2,21 @@
 
 Three processes besides this one: the fake Slack Web API, `flywheel serve` (the real
 command, so the app comes from `bot.app.build` with Slack settings pointed at the fake, on
-a temporary SQLite database), and a bare slack-bolt `AsyncApp` behind
-`slack_bolt.adapter.aiohttp` on its own aiohttp server, whose `/flywheel` listener only
-acknowledges (set up as Flywheel sets up Bolt, with `process_before_response=True`). The
-same load generator (an aiohttp ClientSession with N concurrent workers) drives both in the
-same run.
+a temporary SQLite database, or with `--postgres` a PostgreSQL schema of its own), and a
+bare slack-bolt `AsyncApp` behind `slack_bolt.adapter.aiohttp` on its own aiohttp server,
+whose `/flywheel` listener only acknowledges (set up as Flywheel sets up Bolt, with
+`process_before_response=True`). Each has its own process and event loop, so the fake's
+work for `views.open` never delays the app's acknowledgements except by sharing the CPUs.
+The same load generator (an aiohttp ClientSession with N concurrent workers) drives both
+in the same run.
 
 Figures: requests per second for `/flywheel help` (an acknowledgement carrying a message)
 through Flywheel as a fraction of bare Bolt (target ≥ 0.6); the p99 acknowledgement latency
 of `/flywheel help` at a fixed 100 requests/s (target < 100 ms); and, reported on their
 own, the same two figures for `/flywheel request x`, which opens a modal through the API.
+Also the CPU time each server spent per request during the throughput runs (Linux only):
+it depends much less than requests per second on how much CPU the load generator and the
+rest of the machine leave the server, so it is the steadier comparison on a busy machine.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
@@ -34,7 +39,7 @@ from urllib.parse import urlencode
 import aiohttp
 from slack_sdk.signature import SignatureVerifier
 
-from benchmarks import ROOT, Figures, median, percentile, report, verdict
+from benchmarks import POSTGRES_URL, ROOT, Figures, median, percentile, report, verdict
 
 SIGNING_SECRET = "benchmark-signing-secret-0123456789"
 BOT_TOKEN = "xoxb-benchmark-token"
@@ -158,54 +163,69 @@ async def _wait_healthy(url: str, process: subprocess.Popen[str], within: float 
     raise RuntimeError(f"{url} not healthy after {within} s")
 
 
-@contextlib.contextmanager
-def servers(folder: Path) -> Iterator[dict[str, Server]]:
+@contextlib.asynccontextmanager
+async def servers(postgres: bool) -> AsyncIterator[dict[str, Server]]:
     """Start the fake API, `flywheel serve` and bare Bolt; stop them all afterwards."""
-    running: dict[str, Server] = {}
-    try:
-        fake = _spawn(["-m", "benchmarks.inbound", "--serve", "fake"])
-        api_url, response_url = _ready_line(fake)
-        running["fake"] = Server("fake", fake, api_url, [response_url])
+    # Here rather than at the top: the bare Bolt and fake API processes run this module too,
+    # and the baseline should not carry the application's imports.
+    from benchmarks.outbox import database
 
-        env = {
-            "DATABASE_URL": f"sqlite+aiosqlite:///{folder / 'inbound.db'}",
-            "SLACK_BOT_TOKEN": BOT_TOKEN,
-            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "SLACK_API_URL": api_url,
-            "FLYWHEEL_SECRET_KEY": "benchmark-secret-key-0123456789abcdef",
-            "HOST": "127.0.0.1",
-            "PORT": str(_free_port()),
-        }
-        subprocess.run(
-            [sys.executable, "-m", "bot", "db", "upgrade"],
-            cwd=folder,
-            env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
-            check=True,
-            capture_output=True,
-        )
-        flywheel = subprocess.Popen(
-            [sys.executable, "-m", "bot", "serve"],
-            cwd=folder,  # no stray .env from the checkout
-            env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
-            stdout=subprocess.DEVNULL,
-            stderr=(folder / "flywheel.log").open("w"),
-            text=True,
-        )
-        running["flywheel"] = Server("flywheel", flywheel, f"http://127.0.0.1:{env['PORT']}")
-
-        port = _free_port()
-        bolt = _spawn(["-m", "benchmarks.inbound", "--serve", "bolt", str(port), api_url])
-        _ready_line(bolt)
-        running["bolt"] = Server("bolt", bolt, f"http://127.0.0.1:{port}")
-        yield running
-    finally:
-        for server in running.values():
-            server.process.terminate()
-        for server in running.values():
+    async with database(postgres) as url:
+        with tempfile.TemporaryDirectory(prefix="flywheel-bench-") as folder:
+            running: dict[str, Server] = {}
             try:
-                server.process.wait(10)
-            except subprocess.TimeoutExpired:
-                server.process.kill()
+                yield _start(Path(folder), url, running)
+            finally:
+                # Before the database and the folder go away.
+                for server in running.values():
+                    server.process.terminate()
+                for server in running.values():
+                    try:
+                        server.process.wait(10)
+                    except subprocess.TimeoutExpired:
+                        server.process.kill()
+
+
+def _start(folder: Path, database_url: str, running: dict[str, Server]) -> dict[str, Server]:
+    fake = _spawn(["-m", "benchmarks.inbound", "--serve", "fake"])
+    api_url, response_url = _ready_line(fake)
+    running["fake"] = Server("fake", fake, api_url, [response_url])
+
+    env = {
+        "DATABASE_URL": database_url,
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": api_url,
+        "FLYWHEEL_SECRET_KEY": "benchmark-secret-key-0123456789abcdef",
+        "HOST": "127.0.0.1",
+        "PORT": str(_free_port()),
+    }
+    flywheel = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve"],
+        cwd=folder,  # no stray .env from the checkout
+        env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=(folder / "flywheel.log").open("w"),
+        text=True,
+    )
+    running["flywheel"] = Server("flywheel", flywheel, f"http://127.0.0.1:{env['PORT']}")
+
+    port = _free_port()
+    bolt = _spawn(["-m", "benchmarks.inbound", "--serve", "bolt", str(port), api_url])
+    _ready_line(bolt)
+    running["bolt"] = Server("bolt", bolt, f"http://127.0.0.1:{port}")
+    return running
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User and system CPU time a process has used so far; None without Linux's /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Fields after the command name, which sits in parentheses and may contain spaces.
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # -- the load generator ---------------------------------------------------------------------
@@ -253,10 +273,18 @@ class Run:
     seconds: float
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
+    # CPU time the server used during the run, where the platform tells.
+    server_cpu: float | None = None
 
     @property
     def per_second(self) -> float:
         return len(self.latencies) / self.seconds
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        if self.server_cpu is None or not self.latencies:
+            return float("nan")
+        return self.server_cpu / len(self.latencies) * 1000
 
     def p(self, fraction: float) -> float:
         return percentile(self.latencies, fraction) * 1000
@@ -277,13 +305,14 @@ async def _one(
 
 
 async def closed_loop(
-    base: str, requests: Requests, check: Callable[[str], bool], workers: int, seconds: float
+    server: Server, requests: Requests, check: Callable[[str], bool], workers: int, seconds: float
 ) -> Run:
     """`workers` clients each sending the next request as soon as the last is answered."""
-    url = base + "/slack/events"
+    url = server.url + "/slack/events"
     run = Run(seconds)
     connector = aiohttp.TCPConnector(limit=workers)
     async with aiohttp.ClientSession(connector=connector) as http:
+        cpu_before = cpu_seconds(server.process.pid)
         deadline = time.perf_counter() + seconds
 
         async def worker() -> None:
@@ -295,14 +324,17 @@ async def closed_loop(
                     run.latencies.append(latency)
 
         await asyncio.gather(*(worker() for _ in range(workers)))
+        cpu_after = cpu_seconds(server.process.pid)
+    if cpu_before is not None and cpu_after is not None:
+        run.server_cpu = cpu_after - cpu_before
     return run
 
 
 async def fixed_rate(
-    base: str, requests: Requests, check: Callable[[str], bool], rate: float, seconds: float
+    server: Server, requests: Requests, check: Callable[[str], bool], rate: float, seconds: float
 ) -> Run:
     """Open loop: a request every 1/`rate` s whatever the answers, so slowness shows as latency."""
-    url = base + "/slack/events"
+    url = server.url + "/slack/events"
     run = Run(seconds)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
 
@@ -335,11 +367,10 @@ def _helped(text: str) -> bool:
     return "request" in text  # the help text lists the commands
 
 
-async def measure(workers: int, seconds: float, rate: float, rounds: int) -> Figures:
-    with (
-        tempfile.TemporaryDirectory(prefix="flywheel-bench-") as folder,
-        servers(Path(folder)) as up,
-    ):
+async def measure(
+    workers: int, seconds: float, rate: float, rounds: int, postgres: bool = False
+) -> Figures:
+    async with servers(postgres) as up:
         fake, flywheel, bolt = up["fake"], up["flywheel"], up["bolt"]
         await _wait_healthy(flywheel.url, flywheel.process)
         await _wait_healthy(bolt.url, bolt.process)
@@ -348,26 +379,30 @@ async def measure(workers: int, seconds: float, rate: float, rounds: int) -> Fig
         modal = Requests("request x", response_url)
 
         # Warm both up (first-request work: auth.test, members created) before measuring.
-        for base, check in ((bolt.url, _acknowledged), (flywheel.url, _helped)):
-            await closed_loop(base, help_, check, workers, 2.0)
-        await closed_loop(flywheel.url, modal, _acknowledged, workers, 2.0)
+        for server, check in ((bolt, _acknowledged), (flywheel, _helped)):
+            await closed_loop(server, help_, check, workers, 2.0)
+        await closed_loop(flywheel, modal, _acknowledged, workers, 2.0)
 
         bare_runs, flywheel_runs = [], []
         for _ in range(rounds):
-            bare_runs.append(await closed_loop(bolt.url, help_, _acknowledged, workers, seconds))
-            flywheel_runs.append(await closed_loop(flywheel.url, help_, _helped, workers, seconds))
-        modal_run = await closed_loop(flywheel.url, modal, _acknowledged, workers, seconds)
+            bare_runs.append(await closed_loop(bolt, help_, _acknowledged, workers, seconds))
+            flywheel_runs.append(await closed_loop(flywheel, help_, _helped, workers, seconds))
+        modal_run = await closed_loop(flywheel, modal, _acknowledged, workers, seconds)
 
-        at_rate_help = await fixed_rate(flywheel.url, help_, _helped, rate, seconds)
-        at_rate_bare = await fixed_rate(bolt.url, help_, _acknowledged, rate, seconds)
-        at_rate_modal = await fixed_rate(flywheel.url, modal, _acknowledged, rate, seconds)
+        at_rate_help = await fixed_rate(flywheel, help_, _helped, rate, seconds)
+        at_rate_bare = await fixed_rate(bolt, help_, _acknowledged, rate, seconds)
+        at_rate_modal = await fixed_rate(flywheel, modal, _acknowledged, rate, seconds)
 
     bare = median([r.per_second for r in bare_runs])
     ours = median([r.per_second for r in flywheel_runs])
     ratio = ours / bare
     p99 = at_rate_help.p(0.99)
+    bare_cpu = median([r.cpu_ms_per_request for r in bare_runs])
+    help_cpu = median([r.cpu_ms_per_request for r in flywheel_runs])
+    runs = [*bare_runs, *flywheel_runs, modal_run, at_rate_help, at_rate_bare, at_rate_modal]
     return {
         "load": f"{workers} concurrent workers, {seconds:g} s × {rounds} rounds",
+        "database": "postgresql" if postgres else "sqlite",
         "bare Bolt, ack only (req/s, baseline)": round(bare, 1),
         "Flywheel /flywheel help (req/s)": round(ours, 1),
         "Flywheel / bare Bolt": round(ratio, 3),
@@ -380,9 +415,11 @@ async def measure(workers: int, seconds: float, rate: float, rounds: int) -> Fig
         "request x / bare Bolt": round(modal_run.per_second / bare, 3),
         f"request x at {rate:g} req/s: p50 (ms)": round(at_rate_modal.p(0.50), 1),
         f"request x at {rate:g} req/s: p99 (ms)": round(at_rate_modal.p(0.99), 1),
-        "errors (non-200 or wrong answer)": sum(
-            r.errors for r in [*bare_runs, *flywheel_runs, modal_run, at_rate_help, at_rate_modal]
-        ),
+        "server CPU per request, bare Bolt (ms)": round(bare_cpu, 3),
+        "server CPU per request, help (ms)": round(help_cpu, 3),
+        "server CPU per request, request x (ms)": round(modal_run.cpu_ms_per_request, 3),
+        "bare Bolt's CPU ÷ Flywheel's, help": round(bare_cpu / help_cpu, 3),
+        "errors (non-200 or wrong answer)": sum(r.errors for r in runs),
     }
 
 
@@ -392,9 +429,14 @@ def main(argv: list[str] | None = None) -> Figures:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each run (10)")
     parser.add_argument("--rate", type=float, default=100.0, help="fixed rate for p99 (100/s)")
     parser.add_argument("--rounds", type=int, default=2, help="throughput rounds per app (2)")
+    parser.add_argument(
+        "--postgres", action="store_true", help=f"Flywheel on {POSTGRES_URL} (default SQLite)"
+    )
     args = parser.parse_args(argv)
     print(f"inbound: {args.workers} workers, {args.seconds:g} s runs, p99 at {args.rate:g}/s")
-    figures = asyncio.run(measure(args.workers, args.seconds, args.rate, args.rounds))
+    figures = asyncio.run(
+        measure(args.workers, args.seconds, args.rate, args.rounds, args.postgres)
+    )
     report("inbound", figures)
     return figures
 

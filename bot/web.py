@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from functools import cache
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -37,10 +38,22 @@ async def measure(request: web.Request, handler: Handler) -> web.StreamResponse:
         status = http_error.status
         raise
     finally:
-        metrics.HTTP_REQUESTS.labels(route, str(status)).inc()
+        _requests(route, status).inc()
         platform = request.app.get(ACK_ROUTES, {}).get(route)
         if platform:
-            metrics.ACK_SECONDS.labels(platform).observe(time.perf_counter() - started)
+            _ack_seconds(platform).observe(time.perf_counter() - started)
+
+
+# Looking a labelled child up takes a lock and costs more than the counting itself; routes,
+# statuses and platforms are few, so each child is looked up once.
+@cache
+def _requests(route: str, status: int) -> Counter:
+    return metrics.HTTP_REQUESTS.labels(route, str(status))
+
+
+@cache
+def _ack_seconds(platform: str) -> Histogram:
+    return metrics.ACK_SECONDS.labels(platform)
 
 
 def create_app(

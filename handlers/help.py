@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from handlers.context import Context
 from handlers.interactions import Command, Reply
 from handlers.messages import Context as ContextLine
 from handlers.messages import Message, Section
@@ -14,7 +13,7 @@ if TYPE_CHECKING:
 
 
 def register(router: Router) -> None:
-    async def show_help(ctx: Context, command: Command) -> Reply:
+    async def show_help(command: Command) -> Reply:
         lines = [
             f"• `{info.usage}` — {info.summary}"
             for info in sorted(router.commands.values(), key=lambda i: i.name)
@@ -39,5 +38,6 @@ def register(router: Router) -> None:
             )
         )
 
-    router.command("help", usage="help", summary="everything I can do")(show_help)
+    # Help reads nothing stored, so answering it costs no database work.
+    router.plain_command("help", usage="help", summary="everything I can do")(show_help)
     router.fallback_command = show_help

@@ -4,13 +4,56 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import select
+from sqlalchemy import bindparam
+from sqlmodel import and_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.context import Config
 from handlers.interactions import Actor, Origin
 from storage.models import Member, Workspace
 from storage.upsert import insert_ignore
+
+# Built once, since every interaction runs it: building a select and computing its cache key
+# cost as much as running it. Both rows come in one round trip, read in the interaction's
+# own transaction, so what handlers see and change is the database's current state (the
+# settings an admin saved a moment ago in another process, say), never a cached copy.
+_WORKSPACE_AND_MEMBER = (
+    select(Workspace, Member)
+    .outerjoin(
+        Member,
+        and_(Member.workspace_id == Workspace.id, Member.user_id == bindparam("user_id")),
+    )
+    .where(
+        Workspace.platform == bindparam("platform"),
+        Workspace.external_id == bindparam("external_id"),
+    )
+)
+
+
+async def resolve(
+    session: AsyncSession, origin: Origin, actor: Actor, now: datetime
+) -> tuple[Workspace, Member]:
+    """The workspace and the acting member, created on first contact; one query when both
+    exist. Profile changes the platform reports are written in the same transaction."""
+    row = (
+        await session.exec(
+            _WORKSPACE_AND_MEMBER,
+            params={
+                "platform": origin.platform,
+                "external_id": origin.workspace_id,
+                "user_id": actor.user_id,
+            },
+        )
+    ).first()
+    if row is None:
+        workspace = await ensure_workspace(session, origin, now)
+        return workspace, await ensure_member(session, workspace, actor, now)
+    workspace, member = row
+    _follow_name(session, workspace, origin)
+    if member is None:
+        return workspace, await ensure_member(session, workspace, actor, now)
+    _follow_profile(session, member, actor, now)
+    return workspace, member
 
 
 async def ensure_workspace(session: AsyncSession, origin: Origin, now: datetime) -> Workspace:
@@ -33,11 +76,15 @@ async def ensure_workspace(session: AsyncSession, origin: Origin, now: datetime)
             },
             ("platform", "external_id"),
         )
-        workspace = (await session.exec(query)).one()
-    elif origin.workspace_name and workspace.name != origin.workspace_name:
+        return (await session.exec(query)).one()
+    _follow_name(session, workspace, origin)
+    return workspace
+
+
+def _follow_name(session: AsyncSession, workspace: Workspace, origin: Origin) -> None:
+    if origin.workspace_name and workspace.name != origin.workspace_name:
         workspace.name = origin.workspace_name
         session.add(workspace)
-    return workspace
 
 
 async def ensure_member(
@@ -66,8 +113,14 @@ async def ensure_member(
             ("workspace_id", "user_id"),
         )
         return (await session.exec(query)).one()
+    _follow_profile(session, member, actor, now)
+    return member
+
+
+def _follow_profile(session: AsyncSession, member: Member, actor: Actor, now: datetime) -> None:
+    """Copy what the platform says about the person onto their row, when it changed."""
     if not actor.profile_known:
-        return member
+        return
     changed = False
     for attr in ("name", "email", "tz"):
         value = getattr(actor, attr)
@@ -80,7 +133,6 @@ async def ensure_member(
     if changed:
         member.updated_at = now
         session.add(member)
-    return member
 
 
 async def member_by_user_id(

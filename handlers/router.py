@@ -3,6 +3,11 @@
 Every platform adapter hands its translated interactions here. The router opens the unit
 of work, resolves workspace and actor, runs the handler, and turns domain errors into
 polite replies — once, for every platform.
+
+Commands registered with `plain_command` (help) are answered from their own words: when
+the answer goes straight back to the person, they run without a transaction, because the
+workspace and member lookups would cost many times the answer while Slack's
+acknowledgement waits for them.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from handlers.interactions import (
     Reply,
     Submission,
 )
-from handlers.members import ensure_member, ensure_workspace
+from handlers.members import resolve
 from handlers.messages import Message
 from handlers.ports import Clock, Directory
 from storage import events, outbox
@@ -34,6 +39,8 @@ from storage.db import SessionFactory, transaction
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[Context, Any], Awaitable[Reply]]
+# A command answered from its own words alone: it reads and writes nothing.
+PlainHandler = Callable[[Command], Awaitable[Reply]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +49,8 @@ class CommandInfo:
     usage: str
     summary: str
     handler: Handler
+    # Set for plain commands: the handler without a Context, run without a transaction.
+    plain: PlainHandler | None = None
 
 
 class Router:
@@ -62,13 +71,30 @@ class Router:
         self.actions: dict[str, Handler] = {}
         self.forms: dict[str, Handler] = {}
         self.events: dict[str, Handler] = {}
-        self.fallback_command: Handler | None = None
+        # Unknown commands get the help text, which needs nothing from storage either.
+        self.fallback_command: PlainHandler | None = None
         # Per platform: who is who, for people who have not spoken to the bot themselves.
         self.directories: dict[str, Directory] = {}
 
     def command(self, name: str, *, usage: str, summary: str) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
             self.commands[name] = CommandInfo(name, usage, summary, fn)
+            return fn
+
+        return register
+
+    def plain_command(
+        self, name: str, *, usage: str, summary: str
+    ) -> Callable[[PlainHandler], PlainHandler]:
+        """Register a command whose answer depends on nothing stored (`help`).
+
+        Answered synchronously, it skips the unit of work altogether: no workspace or member
+        row is read or created. Where its answer is queued (a mention answered in a thread)
+        it runs inside one like any command, since the outbox row needs it.
+        """
+
+        def register(fn: PlainHandler) -> PlainHandler:
+            self.commands[name] = CommandInfo(name, usage, summary, _with_context(fn), fn)
             return fn
 
         return register
@@ -98,8 +124,7 @@ class Router:
                 info = self.commands.get(name)
                 if info is not None:
                     return info.handler
-                assert self.fallback_command is not None, "no help command registered"
-                return self.fallback_command
+                return _with_context(self._fallback())
             case Action(action=name):
                 return self.actions.get(name) or _unknown("That button")
             case Submission(form_id=name):
@@ -108,27 +133,33 @@ class Router:
                 return self.events.get(name) or _ignore
         raise TypeError(f"not an interaction: {interaction!r}")
 
+    def plain_handler_for(self, command: Command) -> PlainHandler | None:
+        """The storage-free handler of a plain command (help, unknown commands), else None."""
+        info = self.commands.get(command.name)
+        return self._fallback() if info is None else info.plain
+
+    def _fallback(self) -> PlainHandler:
+        assert self.fallback_command is not None, "no help command registered"
+        return self.fallback_command
+
     async def dispatch(self, interaction: Interaction) -> Reply:
         """Run one interaction; replies meant for later are queued in the same transaction."""
-        handler = self.handler_for(interaction)
         origin = interaction.origin
-        bound = log.bind(
-            platform=origin.platform,
-            workspace=origin.workspace_id,
-            user=interaction.actor.user_id,
-            interaction=type(interaction).__name__,
-            name=_name(interaction),
-        )
         try:
+            if isinstance(interaction, Command) and origin.reply_to is None:
+                plain = self.plain_handler_for(interaction)
+                if plain is not None:
+                    return await plain(interaction)
+            handler = self.handler_for(interaction)
             async with transaction(self.sessions) as session:
                 ctx = await self._context(session, interaction)
                 reply = await handler(ctx, interaction)
                 await self._queue_reply(ctx, interaction, reply)
         except FormInvalid as invalid:
-            bound.info("form.invalid", fields=sorted(invalid.errors))
+            _logger(interaction).info("form.invalid", fields=sorted(invalid.errors))
             return Reply.invalid(invalid.errors)
         except DomainError as refused:
-            bound.info("interaction.refused", reason=refused.message)
+            _logger(interaction).info("interaction.refused", reason=refused.message)
             reply = Reply.say(refused.message)
             if origin.reply_to is not None:
                 async with transaction(self.sessions) as session:
@@ -156,8 +187,7 @@ class Router:
 
     async def _context(self, session: Any, interaction: Interaction) -> Context:
         now = self.clock.now()
-        workspace = await ensure_workspace(session, interaction.origin, now)
-        member = await ensure_member(session, workspace, interaction.actor, now)
+        workspace, member = await resolve(session, interaction.origin, interaction.actor, now)
         directory = self.directories.get(interaction.origin.platform)
         return Context(
             session, self.clock, self.config, workspace, member=member, directory=directory
@@ -178,6 +208,27 @@ class Router:
             payload=reply.message.model_dump(mode="json"),
             now=ctx.now,
         )
+
+
+def _logger(interaction: Interaction) -> Any:
+    """A logger bound to who did what where; bound only when something is logged."""
+    origin = interaction.origin
+    return log.bind(
+        platform=origin.platform,
+        workspace=origin.workspace_id,
+        user=interaction.actor.user_id,
+        interaction=type(interaction).__name__,
+        name=_name(interaction),
+    )
+
+
+def _with_context(plain: PlainHandler) -> Handler:
+    """A plain handler in the shape of the others, for when it runs in a unit of work."""
+
+    async def handler(ctx: Context, command: Command) -> Reply:
+        return await plain(command)
+
+    return handler
 
 
 def _name(interaction: Interaction) -> str:

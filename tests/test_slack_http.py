@@ -247,7 +247,7 @@ async def test_mention_inside_a_thread_stays_in_that_thread(
     ids=["help", "bare", "unknown"],
 )
 async def test_help_and_unknown_subcommands_answer_with_the_vocabulary(
-    slack: SlackHttp, fake_slack: FakeSlack, text: str, lead: str
+    slack: SlackHttp, flywheel: Flywheel, fake_slack: FakeSlack, text: str, lead: str
 ) -> None:
     response = await slack.command(text)
 
@@ -258,6 +258,8 @@ async def test_help_and_unknown_subcommands_answer_with_the_vocabulary(
     for usage in ("request [topic]", "help", "admin"):
         assert f"`{usage}`" in body["text"]
     assert fake_slack.calls_to("views.open") == []
+    # Help reads nothing stored: answering it neither reads nor creates rows.
+    assert await nothing_written(flywheel)
 
 
 async def test_home_tab_lists_others_open_requests_with_vote_buttons(
@@ -468,14 +470,30 @@ async def test_an_admin_form_with_a_bad_value_is_answered_inline(
 async def test_profiles_come_from_users_info_once(
     slack: SlackHttp, flywheel: Flywheel, fake_slack: FakeSlack
 ) -> None:
-    await slack.command("help", user="UBOB")
-    await slack.command("help", user="UBOB")
+    await slack.command("home", user="UBOB")
+    await slack.command("home", user="UBOB")
 
     assert len(fake_slack.calls_to("users.info")) == 1
     assert len(fake_slack.calls_to("auth.test")) == 1
     async with flywheel.sessions() as session:
         bob = (await session.exec(select(Member).where(Member.user_id == "UBOB"))).one()
     assert (bob.name, bob.email, bob.tz) == ("bob", "bob@acme.test", "America/New_York")
+
+
+async def test_the_calls_slack_waits_on_share_one_connection(
+    slack: SlackHttp, fake_slack: FakeSlack
+) -> None:
+    await slack.command("request onboarding guide", user="UALICE")
+    await slack.command("request pricing page", user="UBOB")
+
+    calls = [
+        *fake_slack.calls_to("auth.test"),
+        *fake_slack.calls_to("users.info"),
+        *fake_slack.calls_to("views.open"),
+    ]
+    assert len(calls) == 5
+    # A new connection per call would cost a session and a handshake each time.
+    assert len({call.peer for call in calls}) == 1
 
 
 async def test_an_unknown_profile_falls_back_to_the_payload(

@@ -25,6 +25,8 @@ class Call:
     args: dict[str, Any]
     token: str | None
     at: float
+    # The client's address and port: calls on one kept-alive connection share it.
+    peer: tuple[str, int] | None = None
 
 
 @dataclass
@@ -166,7 +168,8 @@ class FakeSlack:
             return web.json_response(
                 {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": "1"}
             )
-        self.calls.append(Call(method, args, token, time.monotonic()))
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        self.calls.append(Call(method, args, token, time.monotonic(), peer))
         if not token or not token.startswith("xoxb-"):
             return web.json_response({"ok": False, "error": "not_authed"})
         return web.json_response(self._answer(method, args))
