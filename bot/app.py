@@ -11,6 +11,7 @@ import structlog
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.web import Links
 from bot import housekeeping
 from bot.dispatcher import Dispatcher
 from bot.scheduler import Scheduler, Sweeper
@@ -43,11 +44,12 @@ class Flywheel:
     router: Router
     dispatcher: Dispatcher
     sweeper: Sweeper
+    links: Links
     slack: SlackAdapter | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def web_app(self) -> web.Application:
-        routes: list[web.RouteDef] = []
+        routes: list[web.RouteDef] = self.links.routes()
         ack_routes: dict[str, str] = {}
         if self.slack is not None:
             routes += self.slack.routes()
@@ -58,6 +60,8 @@ class Flywheel:
         self.dispatcher.senders[sender.platform] = sender
 
     async def close(self) -> None:
+        # Buffered clicks are written while the database is still there.
+        await self.links.close()
         if self.slack is not None:
             await self.slack.close()
         for client in (self.sweeper.embedder, self.sweeper.llm):
@@ -90,7 +94,19 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Flywheel:
         sweeper.wake()
 
     router = build_router(sessions, clock, config, on_commit=committed)
-    flywheel = Flywheel(settings, engine, sessions, clock, router, dispatcher, sweeper)
+    links = Links(
+        sessions,
+        clock,
+        public_base_url=settings.base_url,
+        secret_key=(
+            settings.flywheel_secret_key.get_secret_value()
+            if settings.flywheel_secret_key
+            else None
+        ),
+        trusted_proxies=settings.trusted_proxies,
+        flush_interval=settings.flywheel_click_flush_seconds,
+    )
+    flywheel = Flywheel(settings, engine, sessions, clock, router, dispatcher, sweeper, links)
     if settings.slack_configured:
         from adapters.slack import SlackAdapter
 

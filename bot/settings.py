@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from pydantic import SecretStr, ValidationError, model_validator
@@ -49,6 +50,11 @@ class Settings(BaseSettings):
     flywheel_outbox_rate: float = 20.0
     flywheel_outbox_max_attempts: int = 8
     flywheel_outbox_concurrency: int = 8
+
+    # Tracked links: proxies whose X-Forwarded-For is believed (comma-separated addresses or
+    # networks, `*` for any peer), and how often buffered clicks are written.
+    flywheel_trusted_proxies: str = ""
+    flywheel_click_flush_seconds: float = 1.0
 
     @model_validator(mode="after")
     def _complete(self) -> Settings:
@@ -113,6 +119,14 @@ class Settings(BaseSettings):
             return (
                 "FLYWHEEL_OUTBOX_RATE must be positive and FLYWHEEL_OUTBOX_MAX_ATTEMPTS at least 1"
             )
+        if self.flywheel_click_flush_seconds <= 0:
+            return "FLYWHEEL_CLICK_FLUSH_SECONDS must be positive"
+        for proxy in self.trusted_proxies:
+            try:
+                if proxy != "*":
+                    ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                return f"FLYWHEEL_TRUSTED_PROXIES: {proxy!r} is not an IP address or network"
         return None
 
     def __repr_args__(self) -> Any:
@@ -138,6 +152,10 @@ class Settings(BaseSettings):
     @property
     def base_url(self) -> str:
         return (self.public_base_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def trusted_proxies(self) -> tuple[str, ...]:
+        return tuple(p.strip() for p in self.flywheel_trusted_proxies.split(",") if p.strip())
 
     @property
     def admins(self) -> frozenset[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import date, datetime
 from typing import Any
 
@@ -19,6 +20,14 @@ SQLModel.metadata.naming_convention = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+# Public codes (tracked links, public post pages) are 16 URL-safe characters: 96 random bits.
+CODE_LENGTH = 16
+
+
+def random_code() -> str:
+    """A fresh, unguessable, URL-safe code of CODE_LENGTH characters."""
+    return secrets.token_urlsafe(CODE_LENGTH * 3 // 4)
 
 
 class Workspace(SQLModel, table=True):
@@ -217,7 +226,11 @@ class Post(SQLModel, table=True):
     """Approved content, ready to share: a link elsewhere, or the text itself."""
 
     __tablename__ = "post"
-    __table_args__ = (UniqueConstraint("workspace_id", "slug"), UniqueConstraint("draft_id"))
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "slug"),
+        UniqueConstraint("draft_id"),
+        UniqueConstraint("public_code"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     workspace_id: int = Field(foreign_key="workspace.id", index=True)
@@ -235,6 +248,55 @@ class Post(SQLModel, table=True):
     approved_by_id: int = Field(foreign_key="member.id")
     ai_assisted: bool = False
     published_at: datetime = Field(sa_type=UTCDateTime)
+    # The address of its public page (`/p/{public_code}`): random, so no workspace's posts
+    # can be listed by counting.
+    public_code: str = Field(default_factory=random_code, max_length=32)
+
+
+class TrackedLink(SQLModel, table=True):
+    """One person's link to one post on one network: `/r/{code}`, the same every time."""
+
+    __tablename__ = "tracked_link"
+    __table_args__ = (
+        UniqueConstraint("code"),
+        UniqueConstraint("post_id", "member_id", "network"),
+        Index(None, "workspace_id", "member_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id")
+    post_id: int = Field(foreign_key="post.id")
+    member_id: int = Field(foreign_key="member.id")  # the sharer
+    network: str = Field(max_length=16)  # linkedin | x | email | page
+    code: str = Field(default_factory=random_code, max_length=32)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Click(SQLModel, table=True):
+    """A visit to a tracked link. Previews and repeats are kept but not counted as clicks."""
+
+    __tablename__ = "click"
+    __table_args__ = (
+        Index(None, "workspace_id", "at"),
+        Index(None, "post_id", "at"),
+        Index(None, "member_id", "at"),
+        Index(None, "visitor", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id")
+    link_id: int = Field(foreign_key="tracked_link.id")
+    # Copied from the link so the digests group clicks without a join.
+    post_id: int = Field(foreign_key="post.id")
+    member_id: int = Field(foreign_key="member.id")  # the sharer, not the visitor
+    network: str = Field(max_length=16)
+    at: datetime = Field(sa_type=UTCDateTime)
+    # A link unfurler or crawler (or a HEAD request), not a person.
+    is_preview: bool = False
+    # The same visitor on the same link within 30 minutes of their last counted click.
+    is_repeat: bool = False
+    # A keyed hash of the day, link, address and user agent; neither is ever stored.
+    visitor: str = Field(max_length=32)
 
 
 class InboundEvent(SQLModel, table=True):
@@ -317,6 +379,8 @@ ALL_TABLES = (
     AuditEvent,
     AiTask,
     Post,
+    TrackedLink,
+    Click,
     InboundEvent,
     OutboxMessage,
     MessageRef,
