@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -20,6 +19,7 @@ from handlers.members import ensure_workspace
 from storage.db import transaction
 from storage.models import ExpertProfile, Member
 from tests.fakes.clock import FrozenClock
+from tests.processes import clean_env
 
 ACME = Origin(platform="console", workspace_id="acme")
 ERIN = Actor("erin", "Erin", email="erin@acme.test", tz="Europe/Paris")
@@ -215,12 +215,7 @@ async def test_cli_import_into_the_console_workspace(app: Flywheel, tmp_path: Pa
         'erin@acme.test,Erin,"kubernetes, go",SRE,2\n'
         "nobody@acme.test,No,x,,1\n"
     )
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SLACK_", "MICROSOFT_", "FLYWHEEL_", "OPENAI_"))
-    }
-    env["DATABASE_URL"] = str(app.engine.url.render_as_string(hide_password=False))
+    env = clean_env(DATABASE_URL=app.engine.url.render_as_string(hide_password=False))
     result = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "bot", "experts", "import", str(data)],

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.settings import ConfigurationError, load_settings
+from tests.processes import clean_env
 
 SECRET = "0123456789abcdef0123"
 
@@ -97,12 +98,7 @@ def test_dotenv_is_read(tmp_path: Path) -> None:
 
 
 def test_cli_refuses_to_start_with_one_line(tmp_path: Path) -> None:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SLACK_", "MICROSOFT_", "FLYWHEEL_"))
-    }
-    env["SLACK_BOT_TOKEN"] = "xoxb-secret-token"
+    env = clean_env(SLACK_BOT_TOKEN="xoxb-secret-token")
     result = subprocess.run(
         [sys.executable, "-m", "bot", "serve"],
         cwd=tmp_path,

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
-import signal
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -28,7 +25,7 @@ from storage.migrate import upgrade
 from storage.models import Click, ContentRequest, Draft, Member, Post, TrackedLink, Workspace
 from tests.conftest import SECRET_KEY
 from tests.fakes.clock import FrozenClock
-from tests.test_process import free_port
+from tests.processes import flywheel_run
 
 BASE = "https://go.acme.test"
 CHROME = (
@@ -699,56 +696,19 @@ async def test_flywheel_run_writes_buffered_clicks_when_terminated(tmp_path: Pat
     world = await seed(app, clock)
     code = await link(app, clock, world, world.post, world.sharer, "linkedin")
     await app.close()
-    port = free_port()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SLACK_", "MICROSOFT_", "FLYWHEEL_", "OPENAI_"))
-    }
-    env.update(
-        DATABASE_URL=database,
-        PORT=str(port),
-        SLACK_BOT_TOKEN="xoxb-process-test",
-        SLACK_SIGNING_SECRET="process-test-secret",
-        FLYWHEEL_SECRET_KEY="process-test-key-0123456789",
-        SLACK_API_URL="http://127.0.0.1:9/api/",
-        # Only the shutdown can write them.
-        FLYWHEEL_CLICK_FLUSH_SECONDS="3600",
-    )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "run",
-        cwd=tmp_path,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
+    # Only the shutdown can write them.
+    async with flywheel_run(tmp_path, database, FLYWHEEL_CLICK_FLUSH_SECONDS="3600") as running:
         async with aiohttp.ClientSession() as http:
-            for _ in range(200):
-                try:
-                    async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
-                        break
-                except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.05)
-            else:
-                raise AssertionError("flywheel run never answered")
+            await running.ready(http, "/healthz")
             for n in range(25):
                 async with http.get(
-                    f"http://127.0.0.1:{port}/r/{code}",
+                    f"{running.base}/r/{code}",
                     headers={"User-Agent": f"{CHROME} n{n}"},
                     allow_redirects=False,
                 ) as response:
                     assert response.status == 302
-        process.send_signal(signal.SIGTERM)
-        _, stderr = await asyncio.wait_for(process.communicate(), 30)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode == 0, stderr.decode()[-2000:]
+        exit_code = await running.terminate()
+    assert exit_code == 0, running.stderr[-2000:]
     engine = create_engine(database)
     async with session_factory(engine)() as session:
         rows = (await session.exec(select(Click))).all()

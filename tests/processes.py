@@ -1,0 +1,89 @@
+"""Running the real `flywheel` process in tests: a clean environment, a port, a readiness wait."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiohttp
+
+# The developer's own credentials must never reach a test process.
+CONFIG_PREFIXES = ("SLACK_", "MICROSOFT_", "FLYWHEEL_", "OPENAI_")
+BOT_TOKEN = "xoxb-process-test"
+SIGNING_SECRET = "process-test-secret"
+
+
+def clean_env(**values: str) -> dict[str, str]:
+    """This process's environment without any Flywheel configuration, plus `values`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES)}
+    env.update(values)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Running:
+    """A `flywheel run` subprocess configured for Slack against an unreachable API."""
+
+    def __init__(self, process: asyncio.subprocess.Process, port: int) -> None:
+        self.process = process
+        self.base = f"http://127.0.0.1:{port}"
+        self.stderr = ""
+
+    async def ready(self, http: aiohttp.ClientSession, path: str = "/readyz") -> int:
+        """Wait until `path` answers; its status."""
+        for _ in range(200):
+            try:
+                async with http.get(self.base + path) as response:
+                    return response.status
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.05)
+        raise AssertionError("flywheel run never answered")
+
+    async def terminate(self) -> int:
+        """SIGTERM, then wait for a graceful exit; the exit code."""
+        self.process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(self.process.communicate(), 30)
+        self.stderr = stderr.decode()
+        return int(self.process.returncode or 0)
+
+
+@asynccontextmanager
+async def flywheel_run(cwd: Path, database: str, **extra: str) -> AsyncIterator[Running]:
+    """Start `python -m bot run` on `database`; killed if the test leaves it running."""
+    port = free_port()
+    env = clean_env(
+        DATABASE_URL=database,
+        PORT=str(port),
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        FLYWHEEL_SECRET_KEY="process-test-key-0123456789",
+        SLACK_API_URL="http://127.0.0.1:9/api/",
+        **extra,
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        yield Running(process, port)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
