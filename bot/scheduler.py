@@ -23,6 +23,7 @@ from sqlmodel import select
 
 from handlers import drafting, routing
 from handlers.context import Config, Scope
+from handlers.registry import SWEEPS
 from handlers.ports import LLM, Clock, Embedder
 from handlers.routing import SweepResult
 from storage.db import SessionFactory, transaction
@@ -79,6 +80,17 @@ class Sweeper:
                         )
                 except Exception:
                     log.exception("sweep.failed", workspace=workspace.external_id)
+                for job in SWEEPS:
+                    # Each job in its own transaction: one failing never undoes another.
+                    try:
+                        async with transaction(self.sessions) as session:
+                            current = await session.get(Workspace, workspace.id)
+                            assert current is not None
+                            await job(Scope(session, self.clock, self.config, current))
+                    except Exception:
+                        log.exception(
+                            "sweep.failed", workspace=workspace.external_id, job=job.__module__
+                        )
             try:
                 await drafting.run_ai_tasks(self.sessions, self.clock, self.config, self.llm)
             except Exception:

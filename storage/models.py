@@ -58,6 +58,14 @@ class Member(SQLModel, table=True):
     tz: str | None = Field(default=None, max_length=64)
     is_platform_admin: bool = False
     is_bot: bool = False
+    # The job title the platform knows, so suggested captions can speak in the person's role.
+    title: str | None = Field(default=None, max_length=200)
+    # Sharing preferences: opted in to receive approved posts that match interests or team.
+    share_opt_in: bool = False
+    interests: list[str] = Field(default_factory=list, sa_type=json_type())
+    team: str | None = Field(default=None, max_length=100)
+    # Weekly personal notes; None follows the workspace's default.
+    personal_notes: bool | None = None
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
@@ -299,6 +307,99 @@ class Click(SQLModel, table=True):
     visitor: str = Field(max_length=32)
 
 
+class Distribution(SQLModel, table=True):
+    """An approved post waiting to be (or already) fanned out to the people it fits."""
+
+    __tablename__ = "distribution"
+    __table_args__ = (UniqueConstraint("post_id"), Index(None, "status", "created_at"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    post_id: int = Field(foreign_key="post.id")
+    status: str = Field(default="pending", max_length=16)  # pending | planned
+    recipients: int = 0
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    planned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ShareSuggestion(SQLModel, table=True):
+    """One person was (or will be) sent one post to share, with a caption chosen for them."""
+
+    __tablename__ = "share_suggestion"
+    __table_args__ = (
+        UniqueConstraint("post_id", "member_id"),
+        Index(None, "member_id", "local_day"),
+        Index(None, "workspace_id", "deliver_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id")
+    post_id: int = Field(foreign_key="post.id")
+    member_id: int = Field(foreign_key="member.id")
+    # requester | voter | interest | team | find
+    reason: str = Field(max_length=16)
+    caption: str = Field(default="", max_length=3000)
+    deliver_at: datetime = Field(sa_type=UTCDateTime)
+    # The recipient's calendar day of delivery: the daily cap counts suggestions per day.
+    local_day: date
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Share(SQLModel, table=True):
+    """A share button pressed: the intent to post a link, told apart from clicks on it."""
+
+    __tablename__ = "share"
+    __table_args__ = (
+        Index(None, "workspace_id", "at"),
+        Index(None, "post_id", "at"),
+        Index(None, "member_id", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id")
+    post_id: int = Field(foreign_key="post.id")
+    member_id: int = Field(foreign_key="member.id")
+    network: str = Field(max_length=16)
+    link_id: int = Field(foreign_key="tracked_link.id")
+    at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Win(SQLModel, table=True):
+    """Something good that happened in a deal, and the post that helped, in the logger's words."""
+
+    __tablename__ = "win"
+    __table_args__ = (Index(None, "workspace_id", "at"), Index(None, "post_id"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id")
+    member_id: int = Field(foreign_key="member.id")
+    post_id: int | None = Field(default=None, foreign_key="post.id")
+    kind: str = Field(max_length=16)  # meeting | opportunity | deal | other
+    account: str = Field(default="", max_length=200)
+    description: str = Field(max_length=1000)
+    value: int | None = None  # whole units of the company's currency
+    at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Digest(SQLModel, table=True):
+    """One weekly digest for one channel: the row that makes it happen exactly once."""
+
+    __tablename__ = "digest"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "channel", "week"),
+        UniqueConstraint("chart_code"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id")
+    channel: str = Field(max_length=128)
+    week: str = Field(max_length=10)  # ISO week, like 2026-W48
+    status: str = Field(default="queued", max_length=16)
+    chart_code: str = Field(default_factory=random_code, max_length=32)
+    chart_png: bytes | None = Field(default=None, sa_type=LargeBinary)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
 class InboundEvent(SQLModel, table=True):
     """Platform event ids already processed, so retried deliveries are acknowledged only."""
 
@@ -381,6 +482,11 @@ ALL_TABLES = (
     Post,
     TrackedLink,
     Click,
+    Distribution,
+    ShareSuggestion,
+    Share,
+    Win,
+    Digest,
     InboundEvent,
     OutboxMessage,
     MessageRef,
