@@ -13,7 +13,7 @@ import sys
 from benchmarks import Figures
 
 # Imported only when run, so one benchmark's dependencies never stand in another's way.
-BENCHMARKS = ("startup", "inbound", "outbox", "matching", "redirect")
+BENCHMARKS = ("startup", "inbound", "outbox", "fanout", "matching", "redirect", "digest")
 
 
 def run(name: str, options: list[str]) -> Figures:

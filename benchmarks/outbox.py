@@ -16,6 +16,7 @@ import tempfile
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -126,41 +127,19 @@ async def measure(count: int, limit: float, postgres: bool, concurrency: int) ->
         engine = create_engine(url)
         try:
             await queue_dms(engine, count, clock)
-            sender = SlackSender(AsyncWebClient(token=TOKEN, base_url=fake.url, timeout=10))
-            dispatcher = Dispatcher(
-                engine,
-                session_factory(engine),
-                clock,
-                {"slack": sender},
-                rate=limit,
-                concurrency=concurrency,
-            )
-            elapsed = Stopwatch()
-            worker = asyncio.create_task(dispatcher.run())
-            last_report = 0.0
-            while (left := await unfinished(engine)) > 0:
-                if elapsed() - last_report >= 10:
-                    last_report = elapsed()
-                    print(f"  {elapsed():6.1f} s  {count - left:>6} sent", flush=True)
-                await asyncio.sleep(0.2)
-            wall = elapsed()
-            await dispatcher.stop()
-            await worker
-            await sender.close()
-            statuses = await by_status(engine)
+            wall, statuses = await send_all(engine, clock, fake, limit, concurrency, count)
         finally:
             await engine.dispose()
             await fake.close()
 
-    delivered = fake.calls_to("chat.postMessage")
-    per_user = Counter(str(c.args["channel"]) for c in delivered)
-    expected = {user_id(i) for i in range(count)}
-    lost = len(expected - set(per_user)) + statuses.get(outbox.FAILED, 0)
-    duplicated = sum(n - 1 for n in per_user.values() if n > 1) + len(set(per_user) - expected)
-    times = sorted(c.at for c in delivered)
-    span = times[-1] - times[0] if len(times) > 1 else float("nan")
-    achieved = (len(times) - 1) / span if len(times) > 1 else float("nan")
-    busiest = _busiest_second(times)
+    delivery = Delivery.of(fake, {user_id(i) for i in range(count)}, statuses)
+    achieved, lost, duplicated, times = (
+        delivery.achieved,
+        delivery.lost,
+        delivery.duplicated,
+        delivery.times,
+    )
+    busiest = busiest_second(times)
     fraction = achieved / limit
     return {
         "database": "postgresql" if postgres else "sqlite",
@@ -179,7 +158,64 @@ async def measure(count: int, limit: float, postgres: bool, concurrency: int) ->
     }
 
 
-def _busiest_second(times: list[float]) -> int:
+async def send_all(
+    engine: AsyncEngine,
+    clock: SystemClock,
+    fake: FakeSlack,
+    limit: float,
+    concurrency: int,
+    total: int,
+) -> tuple[float, Counter[str]]:
+    """Run a dispatcher (real SlackSender, rate set to the limit) until the outbox is empty;
+    the wall time and the rows by status."""
+    sender = SlackSender(AsyncWebClient(token=TOKEN, base_url=fake.url, timeout=10))
+    dispatcher = Dispatcher(
+        engine,
+        session_factory(engine),
+        clock,
+        {"slack": sender},
+        rate=limit,
+        concurrency=concurrency,
+    )
+    elapsed = Stopwatch()
+    worker = asyncio.create_task(dispatcher.run())
+    last_report = 0.0
+    while (left := await unfinished(engine)) > 0:
+        if elapsed() - last_report >= 10:
+            last_report = elapsed()
+            print(f"  {elapsed():6.1f} s  {total - left:>6} sent", flush=True)
+        await asyncio.sleep(0.2)
+    wall = elapsed()
+    await dispatcher.stop()
+    await worker
+    await sender.close()
+    return wall, await by_status(engine)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """What reached the fake API: the rate achieved, and messages lost and duplicated."""
+
+    achieved: float
+    lost: int
+    duplicated: int
+    times: list[float]
+
+    @classmethod
+    def of(cls, fake: FakeSlack, expected: set[str], statuses: Counter[str]) -> Delivery:
+        delivered = fake.calls_to("chat.postMessage")
+        per_user = Counter(str(c.args["channel"]) for c in delivered)
+        lost = len(expected - set(per_user)) + statuses.get(outbox.FAILED, 0)
+        extra = len(set(per_user) - expected)
+        duplicated = sum(n - 1 for n in per_user.values() if n > 1) + extra
+        times = sorted(c.at for c in delivered)
+        span = times[-1] - times[0] if len(times) > 1 else float("nan")
+        achieved = (len(times) - 1) / span if len(times) > 1 else float("nan")
+        return cls(achieved, lost, duplicated, times)
+
+
+def busiest_second(times: list[float]) -> int:
+    """The most calls the API saw within any one second."""
     best = start = 0
     for end, at in enumerate(times):
         while at - times[start] >= 1.0:

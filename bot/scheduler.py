@@ -21,10 +21,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import select
 
-from handlers import drafting, routing
+from handlers import distribution, drafting, routing
 from handlers.context import Config, Scope
-from handlers.registry import SWEEPS
 from handlers.ports import LLM, Clock, Embedder
+from handlers.registry import SWEEPS
 from handlers.routing import SweepResult
 from storage.db import SessionFactory, transaction
 from storage.models import Workspace
@@ -95,6 +95,10 @@ class Sweeper:
                 await drafting.run_ai_tasks(self.sessions, self.clock, self.config, self.llm)
             except Exception:
                 log.exception("ai_tasks.failed")
+            try:
+                await distribution.write_variants(self.sessions, self.clock, self.config, self.llm)
+            except Exception:
+                log.exception("caption_variants.failed")
             return results
 
     async def follow_wakes(self, stop: asyncio.Event) -> None:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from handlers import workspace_settings
+from handlers import digest_settings, workspace_settings
 from handlers.context import Context, dm
 from handlers.errors import FormInvalid, NotAllowed
 from handlers.interactions import NO_REPLY, Command, Reply, Submission
@@ -34,6 +34,8 @@ NUMBERS = (
     "reminder_lead_days",
     "weekly_ping_cap",
     "max_length",
+    "share_window_hours",
+    "share_daily_cap",
 )
 YES_NO = (Option(value="yes", label="Yes"), Option(value="no", label="No"))
 
@@ -173,7 +175,31 @@ def settings_form(current: WorkspaceSettings) -> Form:
             options=YES_NO,
             initial=("yes" if current.quiet_weekends else "no",),
         ),
+        TextField(
+            name="share_window_hours",
+            label="Spread share suggestions over (working hours)",
+            initial=str(current.share_window_hours),
+            max_length=2,
+            hint="0 to 72: colleagues get a new post at different times, not all at once.",
+        ),
+        TextField(
+            name="share_daily_cap",
+            label="Most share suggestions per person per day",
+            initial=str(current.share_daily_cap),
+            max_length=2,
+            hint="1 to 20; more wait for the next working day.",
+        ),
+        SelectField(
+            name="linkedin_share",
+            label="LinkedIn button",
+            options=(
+                Option(value="composer", label="Opens the composer with the caption"),
+                Option(value="offsite", label="Shares the link only (LinkedIn's documented way)"),
+            ),
+            initial=(current.linkedin_share,),
+        ),
     )
+    fields += digest_settings.form_fields(current)
     return Form(form_id=FORM_ID, title="Flywheel settings", submit_label="Save", fields=fields)
 
 
@@ -200,6 +226,7 @@ async def submit(ctx: Context, submission: Submission) -> Reply:
         "required_disclosure": _one(values.get("required_disclosure")) or "",
         "allowed_domains": _many(values.get("allowed_domains")),
         "max_length": None,
+        "linkedin_share": _one(values.get("linkedin_share")) or current.linkedin_share,
     }
     errors: dict[str, str] = {}
     for name in NUMBERS:
@@ -210,6 +237,7 @@ async def submit(ctx: Context, submission: Submission) -> Reply:
             update[name] = int(raw)
         except ValueError:
             errors[name] = "Use a whole number."
+    errors.update(digest_settings.apply(values, current, update, ctx.now))
     if errors:
         raise FormInvalid(errors)
     try:

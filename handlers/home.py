@@ -158,7 +158,28 @@ async def home_view(ctx: Context) -> Message:
             ContextLine(text="No expert could take these yet."),
         ]
         blocks += [Section(text=f"*{r.topic}*\n{demand(votes)}") for r, votes in unmet]
+    blocks += [
+        Divider(),
+        Header(text="Sharing"),
+        Section(
+            text=sharing_status(me),
+            button=Button(label="Sharing preferences", action="share_prefs"),
+        ),
+    ]
     return Message(text="Flywheel home", blocks=tuple(blocks))
+
+
+def sharing_status(member: Member) -> str:
+    """What approved posts reach this person, in a sentence."""
+    if member.share_opt_in is False:
+        return "You've turned off share suggestions."
+    if member.share_opt_in:
+        about = [*member.interests, *([f"team {member.team}"] if member.team else [])]
+        return "You get approved posts about " + ", ".join(about) + " to share."
+    return (
+        "You get the posts you asked for or +1'd. Opt in to get posts that match "
+        "your interests, too."
+    )
 
 
 async def unmet_demand(scope: Scope, limit: int = 10) -> list[tuple[ContentRequest, int]]:
@@ -195,7 +216,7 @@ async def opened(ctx: Context, event: Event) -> Reply:
 
 async def show(ctx: Context, event: object) -> Reply:
     """`home` on surfaces without a home tab: the same view as a message."""
-    return Reply(message=await home_view(ctx))
+    return Reply(message=await home_view(ctx), private=True)
 
 
 async def _to_review(ctx: Context) -> list[Block]:

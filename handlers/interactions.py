@@ -22,6 +22,7 @@ class Actor:
     name: str = ""
     email: str | None = None
     tz: str | None = None
+    title: str | None = None  # job title, when the platform knows it
     is_platform_admin: bool = False
     is_bot: bool = False
     # False when the platform could not be asked (an outage): the fields above are then
@@ -103,11 +104,14 @@ class Reply:
 
     `message` is shown to the actor only; `form` opens a form; for a submission, `errors`
     keeps the form open with inline errors, `form` replaces it and otherwise it closes.
+    `private` marks an answer about the actor alone (their links, their figures): asked in
+    a shared place (a channel mention), it goes to them directly instead of the thread.
     """
 
     message: Message | None = None
     form: Form | None = None
     errors: dict[str, str] = field(default_factory=dict)
+    private: bool = False
 
     @classmethod
     def say(cls, text: str) -> Reply:

@@ -189,13 +189,15 @@ def profile_text(doc: ExpertDoc) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class _Field:
+class WeightedField:
+    """One BM25 index over one field of a set of documents, with the field's weight."""
+
     weight: float
     retriever: Any  # bm25s.BM25, or None when no profile has a word in this field
     vocabulary: Mapping[str, int]
 
     @classmethod
-    def build(cls, weight: float, corpus: list[list[str]]) -> _Field:
+    def build(cls, weight: float, corpus: list[list[str]]) -> WeightedField:
         if not any(corpus):
             return cls(weight, None, {})
         retriever = bm25s.BM25()
@@ -225,7 +227,7 @@ class ExpertIndex:
     def __init__(
         self,
         docs: tuple[ExpertDoc, ...],
-        fields: tuple[_Field, _Field, _Field],
+        fields: tuple[WeightedField, WeightedField, WeightedField],
         topics: list[tuple[tuple[str, frozenset[str]], ...]],
         published: list[tuple[tuple[str, frozenset[str]], ...]],
         bios: list[tuple[str, ...]],
@@ -268,9 +270,9 @@ class ExpertIndex:
             topics.append(tuple(doc_topics))
             published.append(tuple(doc_items))
         fields = (
-            _Field.build(TOPIC_WEIGHT, topic_corpus),
-            _Field.build(PUBLISHED_WEIGHT, published_corpus),
-            _Field.build(BIO_WEIGHT, bio_corpus),
+            WeightedField.build(TOPIC_WEIGHT, topic_corpus),
+            WeightedField.build(PUBLISHED_WEIGHT, published_corpus),
+            WeightedField.build(BIO_WEIGHT, bio_corpus),
         )
         return cls(docs, fields, topics, published, bios)
 

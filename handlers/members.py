@@ -105,6 +105,7 @@ async def ensure_member(
                 "name": actor.name,
                 "email": actor.email,
                 "tz": actor.tz,
+                "title": actor.title,
                 "is_platform_admin": actor.is_platform_admin,
                 "is_bot": actor.is_bot,
                 "created_at": now,
@@ -122,7 +123,7 @@ def _follow_profile(session: AsyncSession, member: Member, actor: Actor, now: da
     if not actor.profile_known:
         return
     changed = False
-    for attr in ("name", "email", "tz"):
+    for attr in ("name", "email", "tz", "title"):
         value = getattr(actor, attr)
         if value and getattr(member, attr) != value:
             setattr(member, attr, value)

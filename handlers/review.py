@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import select
 
-from handlers import workspace_settings
+from handlers import distribution, workspace_settings
 from handlers.context import Context, dm
 from handlers.errors import FormInvalid, InvalidTransition, NotAllowed, NotFound
 from handlers.interactions import NO_REPLY, Action, Reply, Submission
@@ -178,6 +178,8 @@ async def approve(ctx: Context, action: Action) -> Reply:
     author = await ctx.session.get(Member, draft.author_id)
     requester = await ctx.session.get(Member, request.requester_id)
     assert author is not None and requester is not None
+    await ctx.session.flush()
+    await distribution.start(ctx, post, author=author, requester=requester)
     await ctx.send(
         dm(requester.user_id),
         Message(

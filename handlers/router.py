@@ -19,7 +19,7 @@ from uuid import uuid4
 
 import structlog
 
-from handlers.context import Config, Context
+from handlers.context import Config, Context, dm
 from handlers.errors import DomainError, FormInvalid
 from handlers.interactions import (
     NO_REPLY,
@@ -37,6 +37,8 @@ from storage import events, outbox
 from storage.db import SessionFactory, transaction
 
 log = structlog.get_logger(__name__)
+
+PRIVATELY = "📬 That answer is yours alone: I've sent it to you in a direct message."
 
 Handler = Callable[[Context, Any], Awaitable[Reply]]
 # A command answered from its own words alone: it reads and writes nothing.
@@ -199,13 +201,20 @@ class Router:
         target = interaction.origin.reply_to
         if target is None or reply.message is None:
             return
+        if reply.private and "channel" in target:
+            # Everyone in the channel would see it: say so there, and answer in a DM.
+            await self._enqueue(ctx, target, Message(text=PRIVATELY))
+            target = dm(interaction.actor.user_id)
+        await self._enqueue(ctx, target, reply.message)
+
+    async def _enqueue(self, ctx: Context, target: dict[str, Any], message: Message) -> None:
         await outbox.enqueue(
             ctx.session,
             workspace_id=ctx.workspace_id,
             dedupe_key=f"{ctx.workspace_id}:reply:{uuid4().hex}",
             kind="message",
             target=target,
-            payload=reply.message.model_dump(mode="json"),
+            payload=message.model_dump(mode="json"),
             now=ctx.now,
         )
 

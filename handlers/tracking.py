@@ -21,6 +21,12 @@ across the change of day.
 Repeats are decided when clicks are written, against the clicks already in the database
 (whichever process wrote them) and those earlier in the same batch: the rule holds across
 batches, restarts and several web processes.
+
+Counted clicks are also added up per day (in the workspace's time zone), post, sharer and
+network in `click_tally`, in the same transaction as the click rows: the digests, notes and
+`stats` read the tally, and the click rows stay the record it can be rebuilt from. The
+tally's days are added up once more, per workspace, in `daily_clicks`, for the digest's
+eight-week series.
 """
 
 from __future__ import annotations
@@ -29,11 +35,13 @@ import functools
 import hashlib
 import hmac
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Date, and_, case, cast, false, func
 from sqlalchemy.dialects import postgresql, sqlite
@@ -41,7 +49,18 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.context import Scope
-from storage.models import CODE_LENGTH, Click, Member, Post, TrackedLink, random_code
+from handlers.quiet_hours import zone
+from storage.models import (
+    CODE_LENGTH,
+    Click,
+    ClickTally,
+    DailyClicks,
+    Member,
+    Post,
+    TrackedLink,
+    Workspace,
+    random_code,
+)
 
 # Where a link is shared. `page` is the plain link, pasted anywhere else (a chat, a web page).
 NETWORKS = ("linkedin", "x", "email", "page")
@@ -158,7 +177,7 @@ def page_url(public_base_url: str, post: Post) -> str:
 def destination(post: Post, network: str, public_base_url: str) -> str:
     """Where a tracked link of `post` on `network` leads: its URL with UTM, or its page."""
     url = post.canonical_url
-    if url is None or not _web_address(url):
+    if url is None or not web_address(url):
         return page_url(public_base_url, post)
     return with_utm(
         url, {"utm_source": network, "utm_medium": UTM_MEDIUM, "utm_campaign": post.slug}
@@ -182,7 +201,8 @@ def with_utm(url: str, utm: dict[str, str]) -> str:
     return quote(rebuilt, safe="!#$%&'()*+,-./:;=?@[]_~")
 
 
-def _web_address(url: str) -> bool:
+def web_address(url: str) -> bool:
+    """Whether `url` is an http(s) address a browser can be sent to."""
     if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
         return False
     parts = urlsplit(url)
@@ -222,6 +242,7 @@ async def links_for(
             "member_id": member_id,
             "network": network,
             "code": random_code(),
+            "intent_code": random_code(),
             "created_at": scope.now,
         }
         for member_id in member_ids
@@ -229,13 +250,11 @@ async def links_for(
     ]
     dialect: Any = postgresql if _dialect(scope.session) == "postgresql" else sqlite
     table: Any = TrackedLink.__table__  # type: ignore[attr-defined]
-    # SQLite accepts at most 32,766 parameters a statement: 6 columns × 2,000 rows is safe.
-    for start in range(0, len(rows), 2000):
-        await scope.session.exec(
-            dialect.insert(table)
-            .values(rows[start : start + 2000])
-            .on_conflict_do_nothing(index_elements=["post_id", "member_id", "network"])
-        )
+    # Many parameter sets for one statement: compiled once, sent in batches by the driver.
+    statement = dialect.insert(table).on_conflict_do_nothing(
+        index_elements=["post_id", "member_id", "network"]
+    )
+    await scope.session.exec(statement, params=rows)
     found: dict[tuple[int, str], TrackedLink] = {}
     for start in range(0, len(member_ids), 2000):
         query = select(TrackedLink).where(
@@ -290,7 +309,7 @@ async def public_post(session: AsyncSession, code: str) -> Post | None:
     if not valid_code(code):
         return None
     post = (await session.exec(select(Post).where(Post.public_code == code))).first()
-    if post is None or (post.canonical_url is not None and _web_address(post.canonical_url)):
+    if post is None or (post.canonical_url is not None and web_address(post.canonical_url)):
         return None
     return post
 
@@ -367,8 +386,84 @@ async def record(session: AsyncSession, visits: Sequence[Visit]) -> int:
                 "visitor": v.visitors[0],
             }
         )
-    await session.exec(Click.__table__.insert(), params=rows)  # type: ignore[attr-defined]
+    await write(session, rows)
     return counted
+
+
+async def write(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert click rows whose flags are decided; add the counted ones to the tally and day totals.
+
+    All in the caller's transaction: neither rollup ever holds a click the table lacks.
+    """
+    if not rows:
+        return
+    await session.exec(Click.__table__.insert(), params=rows)  # type: ignore[attr-defined]
+    counted = [r for r in rows if not r["is_preview"] and not r["is_repeat"]]
+    if not counted:
+        return
+    zones = await tally_zones(session, {r["workspace_id"] for r in counted})
+    increments: Counter[tuple[int, date, int, int, str]] = Counter(
+        (
+            r["workspace_id"],
+            _utc(r["at"]).astimezone(zones[r["workspace_id"]]).date(),
+            r["post_id"],
+            r["member_id"],
+            r["network"],
+        )
+        for r in counted
+    )
+    table: Any = ClickTally.__table__  # type: ignore[attr-defined]
+    dialect: Any = postgresql if _dialect(session) == "postgresql" else sqlite
+    insert = dialect.insert(table)
+    statement = insert.on_conflict_do_update(
+        index_elements=["workspace_id", "day", "post_id", "member_id", "network"],
+        set_={"clicks": table.c.clicks + insert.excluded.clicks},
+    )
+    # Keys in one order in every batch: two writers adding to the same rows wait for each
+    # other instead of deadlocking.
+    params = [
+        {"workspace_id": w, "day": d, "post_id": p, "member_id": m, "network": n, "clicks": c}
+        for (w, d, p, m, n), c in sorted(increments.items())
+    ]
+    await session.exec(statement, params=params)
+    days: Counter[tuple[int, date]] = Counter()
+    for (w, d, *_), c in increments.items():
+        days[(w, d)] += c
+    totals: Any = DailyClicks.__table__  # type: ignore[attr-defined]
+    insert = dialect.insert(totals)
+    statement = insert.on_conflict_do_update(
+        index_elements=["workspace_id", "day"],
+        set_={"clicks": totals.c.clicks + insert.excluded.clicks},
+    )
+    # Every writer of a workspace adds to today's row. Taken last, and in key order: a writer
+    # holding it waits for nothing else, so it is held for the least time and never deadlocks.
+    params = [{"workspace_id": w, "day": d, "clicks": c} for (w, d), c in sorted(days.items())]
+    await session.exec(statement, params=params)
+
+
+async def tally_zones(session: AsyncSession, workspace_ids: Iterable[int]) -> dict[int, ZoneInfo]:
+    """Each workspace's time zone, whose calendar days the tally counts clicks by.
+
+    Read once per batch of clicks rather than cached for longer: a change of time zone
+    applies to the clicks written after it, and days already tallied keep the old zone's
+    calendar.
+    """
+    ids = sorted(set(workspace_ids))
+    found = {
+        w: zone((settings or {}).get("timezone"))
+        for w, settings in (
+            await session.exec(
+                select(Workspace.id, Workspace.settings).where(col(Workspace.id).in_(ids))
+            )
+        ).all()
+        if w is not None
+    }
+    return {w: found.get(w, zone(None)) for w in ids}
+
+
+def _utc(at: datetime) -> datetime:
+    # Naive datetimes are UTC, as everywhere in storage.
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 async def _counted_near(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import time
+from typing import Literal
 from zoneinfo import available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -39,6 +40,32 @@ class WorkspaceSettings(BaseModel):
     required_disclosure: str = Field(default="", max_length=300)
     max_length: int | None = Field(default=None, ge=100, le=3150)
     allowed_domains: list[str] = Field(default_factory=list)
+
+    # Sharing: approved posts reach people over a window of working hours, a few a day.
+    share_window_hours: int = Field(default=4, ge=0, le=72)
+    share_daily_cap: int = Field(default=2, ge=1, le=20)
+    # LinkedIn's feed composer takes a caption but is undocumented; share-offsite takes
+    # only the link, and is the documented way.
+    linkedin_share: Literal["composer", "offsite"] = "composer"
+
+    # Weekly digests (to `digest_channels`): the day and local time they go out, and whether
+    # people get personal notes unless they chose for themselves. Scheduled times before
+    # `digests_from` (an ISO timestamp, set whenever an admin changes any of these) are not
+    # caught up, so a channel added on a Thursday hears first on the next digest day.
+    digest_day: Literal[
+        "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"
+    ] = "monday"
+    digest_time: str = "09:00"
+    personal_notes_default: bool = True
+    digests_from: str | None = None
+
+    @field_validator("digest_time")
+    @classmethod
+    def _digest_time(cls, value: str) -> str:
+        match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", value.strip())
+        if match is None:
+            raise ValueError(f"{value!r} is not a time like 09:00")
+        return f"{int(match[1]):02d}:{match[2]}"
 
     @field_validator("allowed_domains")
     @classmethod

@@ -60,8 +60,9 @@ class Member(SQLModel, table=True):
     is_bot: bool = False
     # The job title the platform knows, so suggested captions can speak in the person's role.
     title: str | None = Field(default=None, max_length=200)
-    # Sharing preferences: opted in to receive approved posts that match interests or team.
-    share_opt_in: bool = False
+    # Share suggestions: True opted in (posts matching interests or team), False opted out
+    # (never, not even for their own requests), None not asked yet.
+    share_opt_in: bool | None = None
     interests: list[str] = Field(default_factory=list, sa_type=json_type())
     team: str | None = Field(default=None, max_length=100)
     # Weekly personal notes; None follows the workspace's default.
@@ -267,6 +268,7 @@ class TrackedLink(SQLModel, table=True):
     __tablename__ = "tracked_link"
     __table_args__ = (
         UniqueConstraint("code"),
+        UniqueConstraint("intent_code"),
         UniqueConstraint("post_id", "member_id", "network"),
         Index(None, "workspace_id", "member_id"),
     )
@@ -277,6 +279,9 @@ class TrackedLink(SQLModel, table=True):
     member_id: int = Field(foreign_key="member.id")  # the sharer
     network: str = Field(max_length=16)  # linkedin | x | email | page
     code: str = Field(default_factory=random_code, max_length=32)
+    # The share button's code: `/s/{intent_code}` records the share, then opens the composer.
+    # Apart from `code`, which is public once shared, so nobody can fake someone's shares.
+    intent_code: str = Field(default_factory=random_code, max_length=32)
     created_at: datetime = Field(sa_type=UTCDateTime)
 
 
@@ -316,7 +321,10 @@ class Distribution(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     workspace_id: int = Field(foreign_key="workspace.id", index=True)
     post_id: int = Field(foreign_key="post.id")
-    status: str = Field(default="pending", max_length=16)  # pending | planned
+    # captioning (AI variants being written) → pending → planned
+    status: str = Field(default="pending", max_length=16)
+    # Caption variants by role ("" for everyone).
+    variants: dict[str, list[str]] = Field(default_factory=dict, sa_type=json_type())
     recipients: int = 0
     created_at: datetime = Field(sa_type=UTCDateTime)
     planned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -382,20 +390,30 @@ class Win(SQLModel, table=True):
 
 
 class Digest(SQLModel, table=True):
-    """One weekly digest for one channel: the row that makes it happen exactly once."""
+    """One weekly digest for one channel: the row that makes it happen exactly once.
+
+    The channel `@notes` stands for the week's personal notes, sent once per workspace.
+    """
 
     __tablename__ = "digest"
     __table_args__ = (
         UniqueConstraint("workspace_id", "channel", "week"),
         UniqueConstraint("chart_code"),
+        UniqueConstraint("page_code"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     workspace_id: int = Field(foreign_key="workspace.id")
     channel: str = Field(max_length=128)
-    week: str = Field(max_length=10)  # ISO week, like 2026-W48
-    status: str = Field(default="queued", max_length=16)
+    week: str = Field(max_length=10)  # the ISO week reported on, like 2026-W48
+    status: str = Field(default="queued", max_length=16)  # queued | sent | failed
+    # The chart (`/c/{chart_code}.png`) and the whole digest (`/d/{page_code}`): random codes,
+    # so no workspace's digests can be listed by counting.
     chart_code: str = Field(default_factory=random_code, max_length=32)
+    page_code: str = Field(default_factory=random_code, max_length=32)
+    # The figures as they were when the digest was built: the page and the chart read them.
+    figures: dict[str, Any] | None = Field(default=None, sa_type=json_type())
+    # Drawn on the first request for the chart, then kept.
     chart_png: bytes | None = Field(default=None, sa_type=LargeBinary)
     created_at: datetime = Field(sa_type=UTCDateTime)
 
@@ -468,6 +486,90 @@ class Embedding(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
 
 
+class ConversationReference(SQLModel, table=True):
+    """Where the bot can speak in Teams without being spoken to: one row per conversation.
+
+    Written on every inbound turn and on install and membership updates, so proactive
+    messages (pings, reviews, shares, digests) reach people and channels later.
+    """
+
+    __tablename__ = "conversation_reference"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "conversation_id"),
+        Index(None, "workspace_id", "kind", "user_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id")
+    conversation_id: str = Field(max_length=256)
+    kind: str = Field(max_length=16)  # personal | channel | groupChat
+    # For a personal chat, the person's platform id; None for channels and group chats.
+    user_id: str | None = Field(default=None, max_length=128)
+    team_id: str | None = Field(default=None, max_length=256)
+    name: str = Field(default="", max_length=200)
+    tenant_id: str = Field(max_length=64)
+    service_url: str = Field(max_length=500)
+    bot_id: str = Field(max_length=128)
+    # The platform's serialized reference, as given on the last turn in this conversation.
+    reference: dict[str, Any] = Field(default_factory=dict, sa_type=json_type())
+    # False once the app was removed from this conversation: nothing is sent there.
+    installed: bool = True
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class TeamsFormCard(SQLModel, table=True):
+    """A form shown as a card in Teams, so its submission can be read and re-shown with errors.
+
+    Keyed by who it was shown to, the form and a hash of its state: what a card's submit
+    data carries back.
+    """
+
+    __tablename__ = "teams_form_card"
+    __table_args__ = (UniqueConstraint("workspace_id", "user_id", "form_id", "state_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id")
+    user_id: str = Field(max_length=128)
+    form_id: str = Field(max_length=64)
+    state_key: str = Field(max_length=64)
+    form: dict[str, Any] = Field(default_factory=dict, sa_type=json_type())
+    created_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class ClickTally(SQLModel, table=True):
+    """Counted clicks (not previews, not repeats) per local day, post, sharer and network.
+
+    Kept up to date by the click writer in the same transaction as the click rows, so the
+    digests, notes and `stats` add up a few rows per link and day instead of every click.
+    `day` is the calendar day in the workspace's time zone when the click was written.
+    """
+
+    __tablename__ = "click_tally"
+
+    # The key leads with (workspace, day): every read is one workspace's range of days.
+    workspace_id: int = Field(foreign_key="workspace.id", primary_key=True)
+    day: date = Field(primary_key=True)
+    post_id: int = Field(foreign_key="post.id", primary_key=True)
+    member_id: int = Field(foreign_key="member.id", primary_key=True)  # the sharer
+    network: str = Field(max_length=16, primary_key=True)
+    clicks: int = 0
+
+
+class DailyClicks(SQLModel, table=True):
+    """Counted clicks per workspace and local day: the click tally added up by day.
+
+    Kept by the click writer in the same upsert path and transaction as the tally, so the
+    digest's eight-week series reads one row a day instead of a row per link and day.
+    """
+
+    __tablename__ = "daily_clicks"
+
+    workspace_id: int = Field(foreign_key="workspace.id", primary_key=True)
+    day: date = Field(primary_key=True)
+    clicks: int = 0
+
+
 ALL_TABLES = (
     Workspace,
     Member,
@@ -491,4 +593,8 @@ ALL_TABLES = (
     OutboxMessage,
     MessageRef,
     Embedding,
+    ConversationReference,
+    TeamsFormCard,
+    ClickTally,
+    DailyClicks,
 )

@@ -6,12 +6,13 @@ that dies mid-send leaves its lease to expire and another picks the row up again
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select as sql_select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -54,6 +55,38 @@ async def enqueue(
         },
         ("dedupe_key",),
     )
+
+
+async def enqueue_many(
+    session: AsyncSession, rows: Sequence[dict[str, Any]], now: datetime
+) -> None:
+    """Queue many messages at once (a fan-out); each row as `enqueue`'s keywords.
+
+    Rows whose dedupe key is already queued are skipped, so a repeated fan-out sends
+    nothing twice.
+    """
+    values = [
+        {
+            "workspace_id": row["workspace_id"],
+            "dedupe_key": row["dedupe_key"][:200],
+            "kind": row["kind"],
+            "target": row["target"],
+            "payload": row["payload"],
+            "ref_key": row.get("ref_key"),
+            "status": PENDING,
+            "attempts": 0,
+            "next_attempt_at": max(now, row.get("not_before") or now),
+            "created_at": now,
+        }
+        for row in rows
+    ]
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    if not values:
+        return
+    # Many parameter sets for one statement: compiled once, sent in batches by the driver.
+    statement = module.insert(_table).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    await session.exec(statement, params=values)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from handlers.ai_drafting import ANSWERS, LIMITS, DraftInput, request_data
+from handlers.captions import VariantsAnswer
 from handlers.prompting import (
     PROMPTS_DIR,
     Prompt,
@@ -46,9 +47,29 @@ def between(text: str, tag: str) -> list[str]:
 # -- the files ----------------------------------------------------------------------------
 
 
-def test_there_is_one_file_per_drafting_step() -> None:
-    assert prompt_names() == ["captions", "first_draft", "outline"]
-    assert sorted(ANSWERS) == prompt_names()
+def test_there_is_one_file_per_drafting_step_and_one_for_caption_variants() -> None:
+    assert prompt_names() == ["caption_variants", "captions", "first_draft", "outline"]
+    assert sorted(ANSWERS) == ["captions", "first_draft", "outline"]
+
+
+def test_the_caption_variants_schema_matches_its_answer_model() -> None:
+    template = load_prompt("caption_variants")
+    assert schema_problem(template.schema) is None
+    assert template.temperature is not None and 0 <= template.temperature <= 1
+    model = VariantsAnswer.model_json_schema()
+    assert list(template.schema["properties"]) == list(model["properties"]) == ["roles"]
+    item = template.schema["properties"]["roles"]["items"]
+    mirrored = model["$defs"]["_RoleCaptions"]
+    assert list(item["properties"]) == list(mirrored["properties"])
+    captions = item["properties"]["captions"]
+    assert captions["minItems"] == mirrored["properties"]["captions"]["minItems"] == 2
+    assert captions["maxItems"] == mirrored["properties"]["captions"]["maxItems"] == 2
+    prompt = template.render(caption_max=280, post={"title": INJECTION, "roles": ["seller"]})
+    assert "280 characters" in prompt.user
+    assert between(prompt.user, "post_data") == [
+        data_json({"title": INJECTION, "roles": ["seller"]})
+    ]
+    VariantsAnswer.model_validate({"roles": [{"role": "seller", "captions": ["a", "b"]}]})
 
 
 @pytest.mark.parametrize("name", ["outline", "first_draft", "captions"])

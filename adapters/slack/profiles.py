@@ -88,6 +88,7 @@ def to_actor(user: dict[str, Any], *, user_id: str, fallback_name: str = "") -> 
         name=str(name),
         email=profile.get("email") or None,
         tz=user.get("tz") or None,
+        title=(profile.get("title") or "").strip()[:200] or None,
         is_platform_admin=bool(user.get("is_admin") or user.get("is_owner")),
         is_bot=bool(user.get("is_bot")),
     )

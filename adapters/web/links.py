@@ -1,4 +1,5 @@
-"""`GET /r/{code}` (redirect and record) and `GET /p/{code}` (a text-only post's page).
+"""`GET /r/{code}` (redirect and record), `GET /s/{code}` (a share button: record the share,
+open the composer) and `GET /p/{code}` (a text-only post's page).
 
 The redirect never waits for the database to write: visits go to a `ClickBuffer`, written
 in batches by a background task (every `batch` visits or `interval` seconds, and on close),
@@ -23,7 +24,7 @@ import structlog
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
-from handlers import tracking
+from handlers import sharing, tracking
 from handlers.ports import Clock
 from storage.db import SessionFactory, transaction
 from storage.models import Post
@@ -158,8 +159,12 @@ class Links:
         self.clicks = ClickBuffer(sessions, interval=flush_interval, batch=batch)
 
     def routes(self) -> list[web.RouteDef]:
-        """`GET /r/{code}` and `GET /p/{code}` (HEAD too)."""
-        return [web.get("/r/{code}", self.redirect), web.get("/p/{code}", self.page)]
+        """`GET /r/{code}`, `GET /s/{code}` and `GET /p/{code}` (HEAD too)."""
+        return [
+            web.get("/r/{code}", self.redirect),
+            web.get("/s/{code}", self.share),
+            web.get("/p/{code}", self.page),
+        ]
 
     async def close(self) -> None:
         """Write the clicks still buffered."""
@@ -195,6 +200,38 @@ class Links:
                 # Every click must reach us: no browser or proxy may answer it from a cache.
                 "Cache-Control": "no-store",
                 "X-Robots-Tag": "noindex",
+            },
+        )
+
+    async def share(self, request: web.Request) -> web.StreamResponse:
+        """A share button: record the share, then 302 to the network's filled-in composer."""
+        code = request.match_info["code"]
+        if not tracking.valid_code(code):
+            return _not_found()
+        preview = request.method == "HEAD" or tracking.is_preview(
+            request.headers.get("User-Agent", "")
+        )
+        try:
+            async with transaction(self._sessions) as session:
+                location = await sharing.follow_intent(
+                    session,
+                    code,
+                    now=self._clock.now(),
+                    public_base_url=self._base,
+                    preview=preview,
+                )
+        except SQLAlchemyError:
+            log.exception("links.share_failed")
+            return _unavailable()
+        if location is None:
+            return _not_found()
+        return web.Response(
+            status=302,
+            headers={
+                "Location": location,
+                "Cache-Control": "no-store",
+                "X-Robots-Tag": "noindex",
+                "Referrer-Policy": "no-referrer",
             },
         )
 

@@ -5,6 +5,7 @@ Revises: 0005
 Create Date: 2026-11-26 00:26:04.293840
 """
 
+import secrets
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -29,6 +30,12 @@ def upgrade() -> None:
         sa.Column("week", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("chart_code", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("page_code", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column(
+            "figures",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
         sa.Column("chart_png", sa.LargeBinary(), nullable=True),
         sa.Column("created_at", storage.types.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -36,6 +43,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_digest")),
         sa.UniqueConstraint("chart_code", name=op.f("uq_digest_chart_code")),
+        sa.UniqueConstraint("page_code", name=op.f("uq_digest_page_code")),
         sa.UniqueConstraint(
             "workspace_id", "channel", "week", name=op.f("uq_digest_workspace_id_channel_week")
         ),
@@ -46,6 +54,11 @@ def upgrade() -> None:
         sa.Column("workspace_id", sa.Integer(), nullable=False),
         sa.Column("post_id", sa.Integer(), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column(
+            "variants",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("recipients", sa.Integer(), nullable=False),
         sa.Column("created_at", storage.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("planned_at", storage.types.UTCDateTime(timezone=True), nullable=True),
@@ -163,9 +176,7 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("title", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True)
         )
-        batch_op.add_column(
-            sa.Column("share_opt_in", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
+        batch_op.add_column(sa.Column("share_opt_in", sa.Boolean(), nullable=True))
         batch_op.add_column(
             sa.Column(
                 "interests",
@@ -179,8 +190,33 @@ def upgrade() -> None:
         )
         batch_op.add_column(sa.Column("personal_notes", sa.Boolean(), nullable=True))
 
+    # Each link gets a second random code, for the share button that leads to it; existing
+    # links get theirs here, before the column becomes required.
+    with op.batch_alter_table("tracked_link", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("intent_code", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True)
+        )
+    links = sa.table("tracked_link", sa.column("id", sa.Integer), sa.column("intent_code"))
+    connection = op.get_bind()
+    for (link_id,) in connection.execute(sa.select(links.c.id)).all():
+        connection.execute(
+            links.update()
+            .where(links.c.id == link_id)
+            .values(intent_code=secrets.token_urlsafe(12))
+        )
+    with op.batch_alter_table("tracked_link", schema=None) as batch_op:
+        batch_op.alter_column(
+            "intent_code", existing_type=sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False
+        )
+        batch_op.create_unique_constraint(
+            batch_op.f("uq_tracked_link_intent_code"), ["intent_code"]
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("tracked_link", schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f("uq_tracked_link_intent_code"), type_="unique")
+        batch_op.drop_column("intent_code")
     with op.batch_alter_table("member", schema=None) as batch_op:
         batch_op.drop_column("personal_notes")
         batch_op.drop_column("team")

@@ -1,0 +1,211 @@
+"""Fan-out: one approved post to `--count` opted-in colleagues through the real pipeline.
+
+The distribution sweep plans every recipient (suggestion, three tracked links, caption,
+outbox row) in one transaction; the dispatcher then sends the DMs through the real
+SlackSender to a fake Slack API that allows `--limit` calls a second (429 + Retry-After
+beyond it). Baseline: that limit. Figures: the achieved rate as a fraction of it (target
+≥ 0.9), DMs lost and duplicated (target 0), the time to plan, and the process's peak
+resident memory (target < 300 MB; it includes the fake API, so it overstates Flywheel's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import resource
+from collections import Counter
+
+from sqlalchemy import func, select
+
+from benchmarks import Figures, Stopwatch, report, verdict
+from benchmarks.outbox import Delivery, busiest_second, database, send_all
+from bot import logs
+from handlers import distribution
+from handlers.context import Config, Scope
+from handlers.ports import SystemClock
+from handlers.workspace_settings import WorkspaceSettings
+from storage.db import create_engine, session_factory, transaction
+from storage.models import (
+    ContentRequest,
+    Distribution,
+    Draft,
+    Member,
+    Post,
+    ShareSuggestion,
+    Workspace,
+)
+from tests.fakes.slack_api import FakeSlack
+
+TARGET_FRACTION = 0.9
+MEMORY_BUDGET_MB = 300
+TOKEN = "xoxb-benchmark"
+
+
+def user_id(i: int) -> str:
+    return f"U{i:07d}"
+
+
+async def seed(sessions: object, count: int, clock: SystemClock) -> int:
+    """A workspace, `count` opted-in members interested in the post's tag, and the post."""
+    now = clock.now()
+    # Working hours around the clock, every day, and no spread: the rate is what's measured.
+    settings = WorkspaceSettings(
+        quiet_hours_start="23:59",
+        quiet_hours_end="00:00",
+        quiet_weekends=False,
+        share_window_hours=0,
+    )
+    async with transaction(sessions) as session:  # type: ignore[arg-type]
+        workspace = Workspace(
+            platform="slack",
+            external_id="TBENCH",
+            created_at=now,
+            settings=settings.model_dump(),
+        )
+        session.add(workspace)
+        await session.flush()
+        assert workspace.id is not None
+        table = Member.__table__  # type: ignore[attr-defined]
+        rows = [
+            {
+                "workspace_id": workspace.id,
+                "user_id": user_id(i),
+                "name": f"Colleague {i}",
+                "tz": "UTC",
+                "title": ("Account Executive", "Solutions Engineer", "Engineer")[i % 3],
+                "share_opt_in": True,
+                "interests": ["kubernetes"],
+                "is_platform_admin": False,
+                "is_bot": False,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for i in range(count)
+        ]
+        for start in range(0, len(rows), 1000):
+            await session.exec(table.insert(), params=rows[start : start + 1000])
+        author = (
+            await session.exec(select(Member.id).where(Member.user_id == user_id(0)))
+        ).scalar_one()
+        request = ContentRequest(
+            workspace_id=workspace.id,
+            requester_id=author,
+            topic="Kubernetes upgrades",
+            status="published",
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(request)
+        await session.flush()
+        draft = Draft(
+            workspace_id=workspace.id,
+            request_id=request.id or 0,
+            author_id=author,
+            status="approved",
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(draft)
+        await session.flush()
+        post = Post(
+            workspace_id=workspace.id,
+            request_id=request.id,
+            draft_id=draft.id or 0,
+            version=1,
+            slug="zero-downtime-kubernetes-upgrades",
+            title="Zero-downtime Kubernetes upgrades",
+            summary="Surge upgrades, PodDisruptionBudgets and a rollback plan.",
+            canonical_url="https://blog.example.com/k8s",
+            captions=["How we upgrade Kubernetes with zero downtime", "Our upgrade checklist"],
+            tags=["kubernetes"],
+            author_id=author,
+            approved_by_id=author,
+            published_at=now,
+        )
+        session.add(post)
+        await session.flush()
+        session.add(Distribution(workspace_id=workspace.id, post_id=post.id or 0, created_at=now))
+        return workspace.id
+
+
+def peak_rss_mb() -> float:
+    # ru_maxrss is in kilobytes on Linux.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def measure(count: int, limit: float, postgres: bool, concurrency: int) -> Figures:
+    clock = SystemClock()
+    fake = FakeSlack(rate_limit=limit)
+    await fake.start()
+    async with database(postgres) as url:
+        engine = create_engine(url)
+        sessions = session_factory(engine)
+        try:
+            workspace_id = await seed(sessions, count, clock)
+            rss_before = peak_rss_mb()
+            planning = Stopwatch()
+            async with transaction(sessions) as session:
+                workspace = await session.get(Workspace, workspace_id)
+                assert workspace is not None
+                planned = await distribution.sweep(Scope(session, clock, Config(), workspace))
+            plan_seconds = planning()
+            async with engine.connect() as conn:
+                suggestions = int(
+                    (
+                        await conn.execute(select(func.count()).select_from(ShareSuggestion))
+                    ).scalar_one()
+                )
+            wall, statuses = await send_all(engine, clock, fake, limit, concurrency, planned)
+        finally:
+            await engine.dispose()
+            await fake.close()
+
+    delivered = fake.calls_to("chat.postMessage")
+    delivery = Delivery.of(fake, {user_id(i) for i in range(count)}, statuses)
+    achieved, lost, duplicated = delivery.achieved, delivery.lost, delivery.duplicated
+    fraction = achieved / limit
+    peak = peak_rss_mb()
+    captions = Counter(
+        next(b["text"]["text"] for b in c.args["blocks"] if "Suggested caption" in str(b))
+        for c in delivered
+    )
+    return {
+        "database": "postgresql" if postgres else "sqlite",
+        "recipients planned": planned,
+        "share suggestions written": suggestions,
+        "planning (s)": round(plan_seconds, 2),
+        "API limit (calls/s, baseline)": limit,
+        "achieved (calls/s)": round(achieved, 2),
+        "achieved / limit": round(fraction, 3),
+        "target ≥ 0.9": verdict(fraction, TARGET_FRACTION),
+        "lost": lost,
+        "duplicated": duplicated,
+        "429 answers": len(fake.calls_to("chat.postMessage:limited")),
+        "busiest second at the API (calls)": busiest_second(delivery.times),
+        "distinct captions sent": len(captions),
+        "peak RSS before planning (MB)": round(rss_before, 1),
+        "peak RSS during fan-out (MB)": round(peak, 1),
+        f"target < {MEMORY_BUDGET_MB} MB": verdict(peak, MEMORY_BUDGET_MB, at_most=True),
+        "rows by status": dict(statuses),
+        "wall time (s)": round(wall, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> Figures:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks fanout", description=__doc__)
+    parser.add_argument("--count", type=int, default=5_000, help="recipients (5,000)")
+    parser.add_argument("--limit", type=float, default=50.0, help="API calls/s allowed (50)")
+    parser.add_argument("--concurrency", type=int, default=8, help="calls in flight (8)")
+    parser.add_argument("--postgres", action="store_true", help="use PostgreSQL")
+    args = parser.parse_args(argv)
+    logs.configure("WARNING")
+    logging.getLogger("slack_sdk").setLevel(logging.ERROR)
+    print(f"fanout: a post to {args.count} people at {args.limit:g} calls/s")
+    figures = asyncio.run(measure(args.count, args.limit, args.postgres, args.concurrency))
+    report("fanout", figures)
+    return figures
+
+
+if __name__ == "__main__":
+    main()
