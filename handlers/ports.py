@@ -119,3 +119,18 @@ class LLM(Protocol):
         the prompt's schema is for the caller to check.
         """
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChartSeries:
+    """Weekly figures to draw: the weeks' labels, then one named row of values per series."""
+
+    title: str
+    weeks: tuple[str, ...]
+    series: tuple[tuple[str, tuple[int, ...]], ...]
+
+
+class ChartRenderer(Protocol):
+    """Draws weekly figures as a PNG image (CPU-bound: callers run it off the event loop)."""
+
+    def render_png(self, chart: ChartSeries) -> bytes: ...

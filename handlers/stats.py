@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from handlers import home
+from handlers import home, impact, notes
 from handlers.context import Context, Scope
+from handlers.impact import Period
 from handlers.interactions import Command, Reply
 from handlers.lifecycle import Status
-from handlers.messages import Block, Divider, Header, Message, Section
+from handlers.messages import Block, Button, Buttons, Divider, Header, Message, Section
 from handlers.messages import Context as ContextLine
 from handlers.quiet_hours import zone
 from handlers.workspace_settings import load
@@ -20,6 +21,8 @@ from storage.models import ContentRequest, Ping
 
 if TYPE_CHECKING:
     from handlers.router import Router
+
+SHARE_PREFS = "share_prefs"
 
 
 def week_start(scope: Scope) -> datetime:
@@ -31,29 +34,29 @@ def week_start(scope: Scope) -> datetime:
     return monday
 
 
+def this_week(scope: Scope) -> Period:
+    """From Monday 00:00, local time, to now (inclusive)."""
+    return Period(week_start(scope), scope.now + timedelta(microseconds=1))
+
+
 async def _count(scope: Scope, query: Any) -> int:
     return int((await scope.session.exec(query)).one())
 
 
+def _plural(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 async def show(ctx: Context, command: Command) -> Reply:
-    since = week_start(ctx)
+    period = this_week(ctx)
+    since = period.start
+    [program] = await impact.weekly_totals(ctx.session, ctx.workspace_id, [period])
     in_workspace = ContentRequest.workspace_id == ctx.workspace_id
-    asked = await _count(
-        ctx, select(func.count()).where(in_workspace, ContentRequest.created_at >= since)
-    )
     claimed = await _count(
         ctx, select(func.count()).where(in_workspace, col(ContentRequest.claimed_at) >= since)
     )
     waiting = await _count(
         ctx, select(func.count()).where(in_workspace, ContentRequest.status == Status.OPEN)
-    )
-    mine = await _count(
-        ctx,
-        select(func.count()).where(
-            in_workspace,
-            ContentRequest.requester_id == ctx.member_id,
-            ContentRequest.created_at >= since,
-        ),
     )
     answered = await _count(
         ctx,
@@ -63,18 +66,49 @@ async def show(ctx: Context, command: Command) -> Reply:
             col(Ping.status).in_(["claimed", "passed", "declined"]),
         ),
     )
+    mine = (await impact.people(ctx.session, ctx.workspace_id, period, ctx.member_id)).get(
+        ctx.member_id
+    ) or impact.PersonFigures(member_id=ctx.member_id, user_id=ctx.member.user_id)
     blocks: list[Block] = [
-        Header(text="This week"),
+        Header(text="This week so far"),
         Section(
             fields=(
-                f"*Requests*\n{asked}",
-                f"*Claimed by experts*\n{claimed}",
-                f"*Waiting for an expert*\n{waiting}",
+                f"*Requests*\n{program.requests:,}",
+                f"*Claimed by experts*\n{claimed:,}",
+                f"*Waiting for an expert*\n{waiting:,}",
+                f"*Published posts*\n{program.posts:,}",
+                f"*Shares*\n{program.shares:,}",
+                f"*Clicks*\n{program.clicks:,}",
+                f"*Wins*\n{program.wins:,}",
+                f"*People taking part*\n{program.participants:,}",
             )
         ),
+        Header(text="You"),
         Section(
-            text=f"*You:* {_plural(mine, 'request')} made, "
-            f"{_plural(answered, 'expert ping')} answered."
+            fields=(
+                f"*Requests made*\n{mine.requests:,}",
+                f"*Expert pings answered*\n{answered:,}",
+                f"*Posts published*\n{mine.posts:,}",
+                f"*Your posts*\n{_plural(mine.post_shares, 'share')}, "
+                f"{_plural(mine.post_clicks, 'click')}",
+                f"*Your shares*\n{mine.shares:,}",
+                f"*Clicks on your links*\n{mine.clicks:,}",
+                f"*Wins you logged*\n{mine.wins_logged:,}",
+            )
+        ),
+    ]
+    on = notes.notes_on(ctx)
+    blocks += [
+        ContextLine(
+            text="Weekly notes are on: on digest day you hear what your part did."
+            if on
+            else "Weekly notes are off."
+        ),
+        Buttons(
+            buttons=(
+                Button(label="Sharing preferences", action=SHARE_PREFS, value=""),
+                notes.toggle_button(on),
+            )
         ),
     ]
     unmet = await home.unmet_demand(ctx)
@@ -88,14 +122,12 @@ async def show(ctx: Context, command: Command) -> Reply:
         )
     return Reply(
         message=Message(
-            text=f"This week: {asked} requests, {claimed} claimed, {waiting} waiting.",
+            text=f"This week: {program.requests} requests, {claimed} claimed, {waiting} waiting, "
+            f"{program.shares} shares, {program.clicks} clicks, {program.wins} wins.",
             blocks=tuple(blocks),
-        )
+        ),
+        private=True,
     )
-
-
-def _plural(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def register(router: Router) -> None:

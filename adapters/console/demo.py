@@ -146,7 +146,10 @@ async def seed(sessions: SessionFactory, clock: Clock) -> int:
         assert workspace.id is not None
         if not workspace.settings:
             # Only a fresh workspace: an admin's later choices are never overwritten.
-            workspace_settings.save(workspace, DEMO_SETTINGS)
+            # Digests start from now: the first one lands on the next digest day.
+            workspace_settings.save(
+                workspace, DEMO_SETTINGS.model_copy(update={"digests_from": now.isoformat()})
+            )
             session.add(workspace)
         existing = set(
             (

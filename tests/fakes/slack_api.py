@@ -64,6 +64,8 @@ class FakeSlack:
     rate_limit: float | None = None
     # Requests received and not yet answered (a send "in flight").
     in_flight: int = 0
+    # Channels that refuse posts, with Slack's error (`not_in_channel`, `is_archived`…).
+    refusing: dict[str, str] = field(default_factory=dict)
     _window: deque[float] = field(default_factory=deque)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     server: TestServer | None = None
@@ -87,6 +89,11 @@ class FakeSlack:
         """Answer the next `times` calls of `method` with `status` (or an `ok: false` error)."""
         queue = self.faults.setdefault(method, deque())
         queue.extend(Fault(status, retry_after, delay, error) for _ in range(times))
+
+    def refuse(self, channel: str, error: str) -> None:
+        """Answer every post to `channel` with `ok: false` and `error`, as Slack does when the
+        bot is not in the channel (`not_in_channel`) or it was archived (`is_archived`)."""
+        self.refusing[channel] = error
 
     def slow(self, method: str, delay: float, *, times: int = 1) -> None:
         """Answer the next `times` calls of `method` normally, but only after `delay` seconds."""
@@ -197,6 +204,8 @@ class FakeSlack:
             }
         if method in ("chat.postMessage", "chat.postEphemeral"):
             channel = str(args.get("channel", ""))
+            if channel in self.refusing:
+                return {"ok": False, "error": self.refusing[channel]}
             if channel.startswith("U"):
                 channel = "D" + channel[1:]
             if method == "chat.postEphemeral":
