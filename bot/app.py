@@ -12,6 +12,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.web import Links
+from adapters.web.digests import DigestPages
 from bot import housekeeping
 from bot.dispatcher import Dispatcher
 from bot.scheduler import Scheduler, Sweeper
@@ -25,6 +26,7 @@ from storage.db import SessionFactory, create_engine, session_factory
 
 if TYPE_CHECKING:
     from adapters.slack import SlackAdapter
+    from adapters.teams.adapter import TeamsAdapter
 
 log = structlog.get_logger(__name__)
 
@@ -46,14 +48,21 @@ class Flywheel:
     sweeper: Sweeper
     links: Links
     slack: SlackAdapter | None = None
+    teams: TeamsAdapter | None = None
+    digests: DigestPages | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def web_app(self) -> web.Application:
         routes: list[web.RouteDef] = self.links.routes()
+        if self.digests is not None:
+            routes += self.digests.routes()
         ack_routes: dict[str, str] = {}
         if self.slack is not None:
             routes += self.slack.routes()
             ack_routes["/slack/events"] = "slack"
+        if self.teams is not None:
+            routes += self.teams.routes()
+            ack_routes["/api/messages"] = "teams"
         return create_app(self.engine, self.sessions, routes, ack_routes)
 
     def add_sender(self, sender: Sender) -> None:
@@ -64,6 +73,8 @@ class Flywheel:
         await self.links.close()
         if self.slack is not None:
             await self.slack.close()
+        if self.teams is not None:
+            await self.teams.close()
         for client in (self.sweeper.embedder, self.sweeper.llm):
             closing = getattr(client, "close", None)
             if closing is not None:
@@ -71,8 +82,13 @@ class Flywheel:
         await self.engine.dispose()
 
 
-def build(settings: Settings, *, clock: Clock | None = None) -> Flywheel:
-    """Wire engine, router, dispatcher and the configured platform adapters. Connects nothing."""
+def build(
+    settings: Settings, *, clock: Clock | None = None, teams_credentials: object | None = None
+) -> Flywheel:
+    """Wire engine, router, dispatcher and the configured platform adapters. Connects nothing.
+
+    `teams_credentials` replaces how outbound Bot Framework tokens are made (tests).
+    """
     clock = clock or SystemClock()
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
@@ -107,11 +123,22 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Flywheel:
         flush_interval=settings.flywheel_click_flush_seconds,
     )
     flywheel = Flywheel(settings, engine, sessions, clock, router, dispatcher, sweeper, links)
+    flywheel.digests = DigestPages(sessions)
     if settings.slack_configured:
         from adapters.slack import SlackAdapter
 
         flywheel.slack = SlackAdapter.from_settings(settings, router)
         flywheel.add_sender(flywheel.slack.sender)
+    if settings.teams_configured:
+        # Imported only when configured: the Bot Framework SDK is heavy to load.
+        from adapters.teams.adapter import TeamsAdapter
+
+        flywheel.teams = TeamsAdapter.from_settings(
+            settings,
+            router,
+            credentials_factory=teams_credentials,
+        )
+        flywheel.add_sender(flywheel.teams.sender)
     return flywheel
 
 

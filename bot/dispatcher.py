@@ -244,7 +244,10 @@ class Dispatcher:
                 landed = await sender.send(delivery)
             metrics.OUTBOX_SEND_SECONDS.labels(platform).observe(time.perf_counter() - started)
         except RateLimited as limited:
-            bucket.pause(limited.retry_after)
+            # A limit on one conversation (Teams counts per chat) leaves the workspace's
+            # other conversations alone; only a workspace-wide limit pauses them all.
+            if getattr(limited, "workspace_wide", True):
+                bucket.pause(limited.retry_after)
             metrics.OUTBOX_RATE_LIMITED.labels(platform).inc()
             bound.info("outbox.rate_limited", retry_after=limited.retry_after)
             await self._retry(row, limited.retry_after, str(limited), counts=False)

@@ -9,6 +9,10 @@ from pydantic import SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+# Bot registrations Flywheel can run as (managed identities need a host that has one).
+TEAMS_APP_TYPES = ("multitenant", "singletenant")
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
 
 class ConfigurationError(Exception):
     """Start-up refused: the message is one line naming what is missing or wrong."""
@@ -40,6 +44,8 @@ class Settings(BaseSettings):
     microsoft_app_tenant_id: str | None = None
     microsoft_openid_metadata_url: str | None = None
     microsoft_token_issuer: str | None = None
+    # Teams without credentials, for a local emulator only: nothing inbound is authenticated.
+    flywheel_teams_anonymous: bool = False
 
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
@@ -107,8 +113,9 @@ class Settings(BaseSettings):
                 "SLACK_CLIENT_ID is set but multi-workspace OAuth install is not available yet: "
                 "set SLACK_BOT_TOKEN"
             )
-        if self.microsoft_app_id:
-            return "MICROSOFT_APP_ID is set but Microsoft Teams is not available in this release"
+        teams = self._teams_problem()
+        if teams:
+            return teams
         if (self.slack_configured or self.teams_configured) and not self.flywheel_secret_key:
             return "FLYWHEEL_SECRET_KEY is missing (required when a chat platform is configured)"
         if self.flywheel_secret_key and len(self.flywheel_secret_key.get_secret_value()) < 16:
@@ -129,6 +136,35 @@ class Settings(BaseSettings):
                 return f"FLYWHEEL_TRUSTED_PROXIES: {proxy!r} is not an IP address or network"
         return None
 
+    def _teams_problem(self) -> str | None:
+        """What keeps the Teams settings from holding together, as one line."""
+        app_type = self.microsoft_app_type.strip().lower()
+        if app_type not in TEAMS_APP_TYPES:
+            return "MICROSOFT_APP_TYPE must be MultiTenant or SingleTenant"
+        if self.microsoft_app_tenant_id and not self.microsoft_app_id:
+            return "MICROSOFT_APP_TENANT_ID is set but MICROSOFT_APP_ID is missing"
+        if self.flywheel_teams_anonymous:
+            if self.microsoft_app_id:
+                return "FLYWHEEL_TEAMS_ANONYMOUS and MICROSOFT_APP_ID exclude each other: unset one"
+            if self.host not in LOOPBACK_HOSTS:
+                return (
+                    "FLYWHEEL_TEAMS_ANONYMOUS accepts unauthenticated Teams traffic and is for "
+                    "local development only: HOST must be 127.0.0.1, ::1 or localhost"
+                )
+        if not self.microsoft_app_id:
+            return None
+        if app_type == "singletenant" and not self.microsoft_app_tenant_id:
+            return "MICROSOFT_APP_TYPE is SingleTenant but MICROSOFT_APP_TENANT_ID is missing"
+        for name, url in (
+            ("MICROSOFT_OPENID_METADATA_URL", self.microsoft_openid_metadata_url),
+            ("MICROSOFT_TOKEN_ISSUER", self.microsoft_token_issuer),
+        ):
+            if url is not None and not url.startswith(("http://", "https://")):
+                return f"{name} must be an http(s) URL"
+        if bool(self.microsoft_openid_metadata_url) != bool(self.microsoft_token_issuer):
+            return "MICROSOFT_OPENID_METADATA_URL and MICROSOFT_TOKEN_ISSUER go together: set both"
+        return None
+
     def __repr_args__(self) -> Any:
         # A database URL may carry a password: show it masked, like the SecretStr fields.
         for name, value in super().__repr_args__():
@@ -141,8 +177,13 @@ class Settings(BaseSettings):
         return self.slack_bot_token is not None
 
     @property
+    def chat_configured(self) -> bool:
+        """Slack or Teams: `flywheel run` serves them; with neither, it opens the console."""
+        return self.slack_configured or self.teams_configured
+
+    @property
     def teams_configured(self) -> bool:
-        return self.microsoft_app_id is not None
+        return self.microsoft_app_id is not None or self.flywheel_teams_anonymous
 
     @property
     def slack_api_base(self) -> str:

@@ -36,6 +36,52 @@ SECRET = "0123456789abcdef0123"
             "FLYWHEEL_SECRET_KEY is too short",
         ),
         ({"port": "eighty"}, "PORT: Input should be a valid integer"),
+        ({"microsoft_app_password": "pw"}, "MICROSOFT_APP_ID is missing"),
+        (
+            {"microsoft_app_id": "app-1", "microsoft_app_password": "pw"},
+            "FLYWHEEL_SECRET_KEY is missing",
+        ),
+        (
+            {
+                "microsoft_app_id": "app-1",
+                "microsoft_app_password": "pw",
+                "microsoft_app_type": "SingleTenant",
+                "flywheel_secret_key": SECRET,
+            },
+            "MICROSOFT_APP_TENANT_ID is missing",
+        ),
+        (
+            {
+                "microsoft_app_id": "app-1",
+                "microsoft_app_password": "pw",
+                "microsoft_app_type": "UserAssignedMSI",
+                "flywheel_secret_key": SECRET,
+            },
+            "MICROSOFT_APP_TYPE must be MultiTenant or SingleTenant",
+        ),
+        ({"microsoft_app_tenant_id": "tenant-1"}, "MICROSOFT_APP_ID is missing"),
+        (
+            {
+                "microsoft_app_id": "app-1",
+                "microsoft_app_password": "pw",
+                "flywheel_secret_key": SECRET,
+                "microsoft_openid_metadata_url": "http://127.0.0.1:9/openid",
+            },
+            "set both",
+        ),
+        (
+            {"flywheel_teams_anonymous": "true", "host": "0.0.0.0", "flywheel_secret_key": SECRET},
+            "local development only",
+        ),
+        (
+            {
+                "flywheel_teams_anonymous": "true",
+                "microsoft_app_id": "app-1",
+                "microsoft_app_password": "pw",
+            },
+            "exclude each other",
+        ),
+        ({"flywheel_teams_anonymous": "true"}, "FLYWHEEL_SECRET_KEY is missing"),
     ],
 )
 def test_half_configured_settings_are_refused(values: dict[str, str], expected: str) -> None:
@@ -55,9 +101,33 @@ def test_socket_mode_needs_no_signing_secret() -> None:
     assert settings.slack_configured
 
 
+def test_teams_settings_that_hold() -> None:
+    multi = load_settings(
+        _env_file=None,
+        microsoft_app_id="app-1",
+        microsoft_app_password="pw",
+        flywheel_secret_key=SECRET,
+    )
+    single = load_settings(
+        _env_file=None,
+        microsoft_app_id="app-1",
+        microsoft_app_password="pw",
+        microsoft_app_type="SingleTenant",
+        microsoft_app_tenant_id="tenant-1",
+        flywheel_secret_key=SECRET,
+    )
+    anonymous = load_settings(
+        _env_file=None, flywheel_teams_anonymous="true", flywheel_secret_key=SECRET
+    )
+    assert multi.teams_configured and single.teams_configured and anonymous.teams_configured
+    assert not multi.slack_configured
+    assert "pw" not in repr(multi).replace("password", "")
+
+
 def test_no_platform_is_a_valid_console_setup() -> None:
     settings = load_settings(_env_file=None)
     assert not settings.slack_configured
+    assert not settings.teams_configured
     assert settings.base_url == "http://127.0.0.1:3978"
 
 

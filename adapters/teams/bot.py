@@ -1,0 +1,350 @@
+"""The Teams activity handler: records where it was spoken to, translates, asks the router.
+
+Nothing here decides anything: a message becomes a Command, a card's submit data an Action
+or a Submission, a message-extension action a Command started from a message; the router
+answers, and the answer is rendered as a card — in the chat, or as the dialog's content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import structlog
+from botbuilder.core import InvokeResponse, TurnContext
+from botbuilder.core.teams import TeamsActivityHandler
+from botbuilder.schema import Activity, ActivityTypes
+
+from adapters.teams import cards, references, translate
+from adapters.teams.connector import INBOUND_TIMEOUT, card_activity, tune
+from adapters.teams.limits import TeamsLimiter
+from adapters.teams.profiles import Profiles
+from adapters.teams.references import PERSONAL
+from adapters.teams.sender import TeamsSender
+from handlers.interactions import Actor, Origin, Reply
+from handlers.members import ensure_workspace
+from handlers.messages import Form, FormValue, Message
+from handlers.router import Router
+from storage.db import transaction
+
+log = structlog.get_logger(__name__)
+
+# Message-extension action commands (the app manifest's commandIds), and the command each
+# stands for.
+MESSAGE_ACTIONS = {"request_from_message": "request"}
+EXPIRED_FORM = "That form is no longer open. Start again from the chat — `help` lists how."
+NOT_A_PERSONAL_CHAT = "I've sent you the form in our chat."
+# The error key of a submit the card itself refused: no field has this name, so the card
+# shows the error above its fields.
+UNREADABLE = "_submit"
+
+
+def _ok(body: dict[str, Any] | None = None) -> InvokeResponse:
+    return InvokeResponse(status=200, body=body if body is not None else {})
+
+
+def _dialog(form: Form, card: dict[str, Any]) -> InvokeResponse:
+    """A dialog (task module) showing a form."""
+    return _ok(
+        {
+            "task": {
+                "type": "continue",
+                "value": {
+                    "title": form.title[:64],
+                    "card": cards.attachment(card),
+                    "width": "medium",
+                },
+            }
+        }
+    )
+
+
+def _dialog_message(text: str) -> InvokeResponse:
+    return _ok({"task": {"type": "message", "value": text[:1000]}})
+
+
+class FlywheelTeamsBot(TeamsActivityHandler):  # type: ignore[misc]
+    """One handler for every Teams activity; all decisions are the router's."""
+
+    def __init__(
+        self,
+        router: Router,
+        sender: TeamsSender,
+        profiles: Profiles,
+        limiter: TeamsLimiter,
+        connector_key: str,
+    ) -> None:
+        self.router = router
+        self.sender = sender
+        self.profiles = profiles
+        self.limiter = limiter
+        self._connector_key = connector_key
+        self._workspaces: dict[str, int] = {}
+
+    # -- every turn -------------------------------------------------------------------------
+
+    async def on_turn(self, turn_context: TurnContext) -> None:
+        tune(turn_context.turn_state.get(self._connector_key), INBOUND_TIMEOUT)
+        await self._remember(turn_context)
+        await super().on_turn(turn_context)
+
+    async def _remember(self, turn_context: TurnContext) -> None:
+        """Keep this conversation's reference, so the bot can speak here later unprompted."""
+        activity = turn_context.activity
+        removed = _removed(activity)
+        reference = TurnContext.get_conversation_reference(activity).serialize()
+        seen = translate.seen(activity, reference, installed=not removed)
+        tenant = seen.tenant_id
+        now = self.router.clock.now()
+        async with transaction(self.router.sessions) as session:
+            workspace_id = await self._workspace_id(session, tenant)
+            await references.remember(session, workspace_id, seen, now)
+            if removed:
+                team_id, _ = translate.team(activity)
+                await references.uninstalled(
+                    session, workspace_id, seen.conversation_id, team_id, now
+                )
+        if removed:
+            log.info("teams.uninstalled", tenant=tenant, conversation=seen.conversation_id)
+
+    async def _workspace_id(self, session: Any, tenant: str) -> int:
+        known = self._workspaces.get(tenant)
+        if known is None:
+            origin = Origin(platform="teams", workspace_id=tenant)
+            workspace = await ensure_workspace(session, origin, self.router.clock.now())
+            assert workspace.id is not None
+            known = self._workspaces[tenant] = workspace.id
+        return known
+
+    # -- messages: commands and card submits -------------------------------------------------
+
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
+        if not await self._first_delivery(activity):
+            return
+        actor = await self.profiles.actor(turn_context)
+        if isinstance(activity.value, dict) and activity.value:
+            await self._card_submit(turn_context, actor, activity.value)
+            return
+        reply = await self.router.dispatch(translate.command(activity, actor))
+        await self._answer(turn_context, actor, reply)
+
+    async def _first_delivery(self, activity: Activity) -> bool:
+        """The Bot Connector may deliver an activity twice; only the first is acted on."""
+        conversation = hashlib.sha256(str(activity.conversation.id).encode()).hexdigest()[:24]
+        event_id = f"{conversation}:{activity.id or ''}"[:128]
+        if not activity.id:
+            return True
+        first = await self.router.first_delivery("teams", translate.tenant_id(activity), event_id)
+        if not first:
+            log.info("teams.activity_duplicate", activity_id=activity.id)
+        return first
+
+    async def _card_submit(
+        self, turn_context: TurnContext, actor: Actor, data: dict[str, Any]
+    ) -> None:
+        activity = turn_context.activity
+        form = await self._shown_form(activity, actor, data)
+        if isinstance(data.get("form"), str) and form is None:
+            await self._say(turn_context, EXPIRED_FORM)
+            return
+        try:
+            parsed = cards.parse_submit(data, {form.form_id: form} if form else None)
+        except cards.BadSubmit as bad:
+            log.info("teams.submit_refused", reason=str(bad), user=actor.user_id)
+            if form is not None:
+                # A form stays open with what was wrong shown on it, as a field's error is;
+                # nothing was handed to the router, so nothing was written.
+                await self._show_form(
+                    turn_context,
+                    actor,
+                    form,
+                    replace=activity.reply_to_id,
+                    errors={UNREADABLE: f"I couldn't read that: {bad}."},
+                    values=_typed(data),
+                )
+                return
+            await self._say(turn_context, f"I couldn't read that: {bad}.")
+            return
+        if isinstance(parsed, cards.Pressed):
+            reply = await self.router.dispatch(
+                translate.action(activity, actor, parsed.action, parsed.value)
+            )
+            await self._answer(turn_context, actor, reply)
+            return
+        assert form is not None
+        reply = await self.router.dispatch(
+            translate.submission(activity, actor, parsed.form_id, parsed.values, parsed.state)
+        )
+        card_id = activity.reply_to_id
+        if reply.errors:
+            await self._show_form(
+                turn_context,
+                actor,
+                form,
+                replace=card_id,
+                errors=reply.errors,
+                values=parsed.values,
+            )
+        elif reply.form is not None:
+            await self._show_form(turn_context, actor, reply.form, replace=card_id)
+        elif card_id:
+            # The form is done: it turns into a note, so it cannot be sent twice.
+            done = Message(text=f"✓ {form.title} — sent.")
+            await self._reply(turn_context, cards.message_card(done), done.text, replace=card_id)
+        if reply.message is not None:
+            await self._reply(turn_context, cards.message_card(reply.message), reply.message.text)
+
+    async def _shown_form(
+        self, activity: Activity, actor: Actor, data: dict[str, Any]
+    ) -> Form | None:
+        form_id, state = data.get("form"), data.get("state", "")
+        if not isinstance(form_id, str) or not isinstance(state, str):
+            return None
+        async with self.router.sessions() as session:
+            workspace_id = await self._workspace_id(session, translate.tenant_id(activity))
+            return await references.shown_form(session, workspace_id, actor.user_id, form_id, state)
+
+    async def _answer(self, turn_context: TurnContext, actor: Actor, reply: Reply) -> None:
+        """What the router answered at once: a form to show, or a message for this person."""
+        if reply.form is not None:
+            await self._show_form(turn_context, actor, reply.form)
+        if reply.message is not None:
+            await self._reply(turn_context, cards.message_card(reply.message), reply.message.text)
+
+    async def _show_form(
+        self,
+        turn_context: TurnContext,
+        actor: Actor,
+        form: Form,
+        *,
+        replace: str | None = None,
+        errors: dict[str, str] | None = None,
+        values: dict[str, FormValue] | None = None,
+    ) -> None:
+        """A form as a card in the person's 1:1 chat: in place of the last one when re-shown."""
+        card = await self._form_card(turn_context.activity, actor, form, errors, values)
+        if translate.conversation_kind(turn_context.activity) == PERSONAL:
+            await self._reply(turn_context, card, form.title, replace=replace)
+            return
+        # A form only its reader should see: it goes to their chat, and the channel hears
+        # nothing about it.
+        await self.sender.send_card(
+            translate.tenant_id(turn_context.activity), actor.user_id, card, form.title
+        )
+
+    async def _form_card(
+        self,
+        activity: Activity,
+        actor: Actor,
+        form: Form,
+        errors: dict[str, str] | None,
+        values: dict[str, FormValue] | None,
+    ) -> dict[str, Any]:
+        async with transaction(self.router.sessions) as session:
+            workspace_id = await self._workspace_id(session, translate.tenant_id(activity))
+            await references.remember_form(
+                session, workspace_id, actor.user_id, form, self.router.clock.now()
+            )
+            channels = (
+                await references.channels(session, workspace_id)
+                if any(f.kind == "channel" for f in form.fields)
+                else []
+            )
+        return cards.form_card(form, errors=errors, values=values, channels=channels)
+
+    async def _reply(
+        self,
+        turn_context: TurnContext,
+        card: dict[str, Any],
+        text: str,
+        *,
+        replace: str | None = None,
+    ) -> None:
+        """Answer within this turn, counted against the conversation's limits."""
+        activity = turn_context.activity
+        self.limiter.record(str(activity.conversation.id), translate.tenant_id(activity))
+        if replace:
+            await turn_context.update_activity(card_activity(card, text, activity_id=replace))
+        else:
+            await turn_context.send_activity(card_activity(card, text))
+
+    async def _say(self, turn_context: TurnContext, text: str) -> None:
+        await self._reply(turn_context, cards.message_card(Message(text=text)), text)
+
+    # -- invokes: the message extension's dialog --------------------------------------------
+
+    async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
+        name = turn_context.activity.name
+        if name == "composeExtension/fetchTask":
+            return await self._fetch_task(turn_context)
+        if name == "composeExtension/submitAction":
+            return await self._submit_action(turn_context)
+        return await super().on_invoke_activity(turn_context)
+
+    async def _fetch_task(self, turn_context: TurnContext) -> InvokeResponse:
+        """`Request content` on a message: the request form, prefilled, in a dialog."""
+        activity = turn_context.activity
+        value = activity.value if isinstance(activity.value, dict) else {}
+        command = MESSAGE_ACTIONS.get(str(value.get("commandId") or ""))
+        if command is None:
+            return _dialog_message("That action isn't something I know any more.")
+        actor = await self.profiles.actor(turn_context)
+        reply = await self.router.dispatch(translate.from_message(activity, actor, command))
+        if reply.form is not None:
+            card = await self._form_card(activity, actor, reply.form, None, None)
+            return _dialog(reply.form, card)
+        return _dialog_message(reply.message.text if reply.message else "Done.")
+
+    async def _submit_action(self, turn_context: TurnContext) -> InvokeResponse:
+        """The dialog's form submitted: errors keep it open; otherwise it closes."""
+        activity = turn_context.activity
+        value = activity.value if isinstance(activity.value, dict) else {}
+        data = value.get("data")
+        if not isinstance(data, dict):
+            return _dialog_message("I couldn't read that: the dialog sent no form data.")
+        actor = await self.profiles.actor(turn_context)
+        form = await self._shown_form(activity, actor, data)
+        if form is None:
+            return _dialog_message(EXPIRED_FORM)
+        try:
+            parsed = cards.parse_submit(data, {form.form_id: form})
+        except cards.BadSubmit as bad:
+            return _dialog_message(f"I couldn't read that: {bad}.")
+        if not isinstance(parsed, cards.Submitted):
+            return _dialog_message("I couldn't read that: the dialog sent a button, not a form.")
+        reply = await self.router.dispatch(
+            translate.submission(
+                activity, actor, parsed.form_id, parsed.values, parsed.state, reply=False
+            )
+        )
+        if reply.errors:
+            card = await self._form_card(activity, actor, form, reply.errors, parsed.values)
+            return _dialog(form, card)
+        if reply.form is not None:
+            return _dialog(
+                reply.form, await self._form_card(activity, actor, reply.form, None, None)
+            )
+        if reply.message is not None:
+            return _dialog_message(reply.message.text)
+        return _ok()
+
+
+def _typed(data: dict[str, Any]) -> dict[str, FormValue] | None:
+    """What a refused submit held, to show again; choices not on the form are dropped when
+    the card is drawn, so only what the person could have typed survives."""
+    try:
+        parsed = cards.parse_submit(data)
+    except cards.BadSubmit:
+        return None
+    return parsed.values if isinstance(parsed, cards.Submitted) else None
+
+
+def _removed(activity: Activity) -> bool:
+    """The app was uninstalled here, or the bot removed from the conversation."""
+    if activity.type == ActivityTypes.installation_update:
+        return str(activity.action or "").startswith("remove")
+    if activity.type == ActivityTypes.conversation_update and activity.members_removed:
+        bot = activity.recipient.id if activity.recipient else None
+        return any(member.id == bot for member in activity.members_removed)
+    return False

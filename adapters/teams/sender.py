@@ -1,0 +1,247 @@
+"""The Teams side of the outbox: chats, channels and in-place card updates, proactively.
+
+A delivery names a person (`{"user": id}`), a conversation (`{"channel": id}`, optionally
+with a `thread`) or, for an update, the conversation and activity id where the original
+landed. People are reached in their 1:1 chat with the bot; when there is none yet, one is
+started through a team of theirs where the app is installed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import structlog
+from botbuilder.core import TurnContext
+from pydantic import ValidationError
+from sqlmodel import col, select
+
+from adapters.teams import cards, references
+from adapters.teams.connector import Connector, card_activity
+from adapters.teams.limits import ConversationBusy, TeamsLimiter
+from adapters.teams.references import PERSONAL, THREAD_MARK, Seen
+from handlers.messages import Message
+from handlers.ports import Clock, Delivered, Delivery, PermanentError, RateLimited
+from storage.db import SessionFactory, transaction
+from storage.models import ConversationReference, Member, Workspace
+
+log = structlog.get_logger(__name__)
+
+_MENTION = re.compile(r"<@([^>|\s]+)")
+_CHANNEL = re.compile(r"<#([^<>|\s]+)>")
+
+
+class TeamsSender:
+    """Sends outbox deliveries to Teams through the Bot Connector, within Teams' limits."""
+
+    platform = "teams"
+
+    def __init__(
+        self,
+        connector: Connector,
+        sessions: SessionFactory,
+        clock: Clock,
+        limiter: TeamsLimiter | None = None,
+    ) -> None:
+        self.connector = connector
+        self.sessions = sessions
+        self.clock = clock
+        self.limiter = limiter or TeamsLimiter()
+        self._workspaces: dict[str, int] = {}
+
+    async def send(self, delivery: Delivery) -> Delivered:
+        if delivery.kind == "home":
+            # Teams has no home tab to publish; `home` in the chat shows the same view.
+            return Delivered()
+        workspace_id = await self._workspace_id(delivery.workspace)
+        payload = await self._channel_names(workspace_id, delivery.payload)
+        try:
+            message = Message.model_validate(payload)
+        except ValidationError as error:
+            raise PermanentError(f"not a message: {error.error_count()} problem(s)") from None
+        card = cards.message_card(message, names=await self._names(workspace_id, delivery.payload))
+        if delivery.kind == "update":
+            return await self._update(workspace_id, delivery, card, message.text)
+        target = delivery.target
+        if target.get("user"):
+            return await self._to_person(
+                workspace_id, delivery.workspace, str(target["user"]), card, message.text
+            )
+        if target.get("channel"):
+            conversation = str(target["channel"])
+            if target.get("thread") and THREAD_MARK not in conversation:
+                conversation = f"{conversation}{THREAD_MARK}{target['thread']}"
+            return await self._to_conversation(
+                workspace_id, delivery.workspace, conversation, card, message.text
+            )
+        raise PermanentError(f"no Teams destination in {sorted(target)}")
+
+    async def send_card(
+        self, tenant: str, user_id: str, card: dict[str, Any], text: str
+    ) -> Delivered:
+        """A card for one person straight away (a form opened from a channel), not queued."""
+        workspace_id = await self._workspace_id(tenant)
+        return await self._to_person(workspace_id, tenant, user_id, card, text)
+
+    # -- destinations -----------------------------------------------------------------------
+
+    async def _to_conversation(
+        self, workspace_id: int, tenant: str, conversation: str, card: dict[str, Any], text: str
+    ) -> Delivered:
+        async with self.sessions() as session:
+            ref = await references.by_conversation(session, workspace_id, conversation)
+        if ref is None or not ref.installed:
+            raise PermanentError("Flywheel is not installed in that Teams conversation")
+        await self.limiter.acquire(conversation, tenant)
+        activity_id = await self._post(ref.reference, conversation, card, text)
+        return Delivered(conversation, activity_id)
+
+    async def _to_person(
+        self, workspace_id: int, tenant: str, user_id: str, card: dict[str, Any], text: str
+    ) -> Delivered:
+        async with self.sessions() as session:
+            chat = await references.personal_chat(session, workspace_id, user_id)
+            team = (
+                None if chat is not None else await references.installed_team(session, workspace_id)
+            )
+        if chat is not None:
+            return await self._to_conversation(
+                workspace_id, tenant, chat.conversation_id, card, text
+            )
+        if team is None:
+            raise PermanentError(
+                "no chat with this person, and Flywheel is installed in none of the tenant's teams"
+            )
+        # A new chat has no history to count against; the tenant's limit still applies.
+        await self.limiter.acquire(f"new:{user_id}", tenant)
+
+        async def post(turn_context: TurnContext) -> Delivered:
+            reference = TurnContext.get_conversation_reference(turn_context.activity)
+            conversation = str(turn_context.activity.conversation.id)
+            await self._remember_chat(workspace_id, tenant, user_id, reference.serialize(), team)
+            response = await turn_context.send_activity(card_activity(card, text))
+            return Delivered(conversation, str(response.id) if response and response.id else None)
+
+        landed = await self.connector.start_chat(
+            service_url=team.service_url,
+            tenant_id=tenant,
+            bot_id=team.bot_id,
+            user_id=user_id,
+            work=post,
+        )
+        log.info("teams.chat_started", tenant=tenant, user=user_id)
+        return landed
+
+    async def _update(
+        self, workspace_id: int, delivery: Delivery, card: dict[str, Any], text: str
+    ) -> Delivered:
+        conversation, activity_id = delivery.channel or "", delivery.message_id or ""
+        async with self.sessions() as session:
+            ref = await references.by_conversation(session, workspace_id, conversation)
+        if ref is None:
+            raise PermanentError("the conversation of the card to update is unknown")
+        await self.limiter.acquire(conversation, delivery.workspace)
+
+        async def edit(turn_context: TurnContext) -> None:
+            activity = card_activity(card, text, activity_id=activity_id)
+            await turn_context.update_activity(activity)
+
+        await self.connector.continue_in(ref.reference, conversation, edit)
+        return Delivered(conversation, activity_id)
+
+    async def _post(
+        self, reference: dict[str, Any], conversation: str, card: dict[str, Any], text: str
+    ) -> str | None:
+        async def post(turn_context: TurnContext) -> str | None:
+            response = await turn_context.send_activity(card_activity(card, text))
+            return str(response.id) if response and response.id else None
+
+        try:
+            return await self.connector.continue_in(reference, conversation, post)
+        except RateLimited as limited:
+            if not isinstance(limited, ConversationBusy):
+                # Teams' 429s are counted per conversation: hold this one back, not the tenant.
+                self.limiter.throttled(conversation, limited.retry_after)
+                raise ConversationBusy(limited.retry_after, str(limited)) from None
+            raise
+
+    # -- lookups ----------------------------------------------------------------------------
+
+    async def _remember_chat(
+        self,
+        workspace_id: int,
+        tenant: str,
+        user_id: str,
+        reference: dict[str, Any],
+        team: ConversationReference,
+    ) -> None:
+        seen = Seen(
+            conversation_id=str(reference["conversation"]["id"]),
+            kind=PERSONAL,
+            tenant_id=tenant,
+            service_url=team.service_url,
+            bot_id=team.bot_id,
+            reference=reference,
+            user_id=user_id,
+        )
+        async with transaction(self.sessions) as session:
+            await references.remember(session, workspace_id, seen, self.clock.now())
+
+    async def _workspace_id(self, tenant: str) -> int:
+        known = self._workspaces.get(tenant)
+        if known is None:
+            async with self.sessions() as session:
+                query = select(Workspace.id).where(
+                    Workspace.platform == "teams", Workspace.external_id == tenant
+                )
+                found = (await session.exec(query)).first()
+            if found is None:
+                raise PermanentError(f"unknown Teams tenant {tenant}")
+            known = self._workspaces[tenant] = found
+        return known
+
+    async def _channel_names(self, workspace_id: int, payload: Any) -> Any:
+        """`<#id>` as `<#id|Team › channel>`: a Teams conversation id means nothing to a
+        reader, and the name is known from the team's own activities."""
+        raw = json.dumps(payload, ensure_ascii=False) if isinstance(payload, dict) else ""
+        ids = set(_CHANNEL.findall(raw))
+        if not ids:
+            return payload
+        async with self.sessions() as session:
+            query = select(ConversationReference.conversation_id, ConversationReference.name).where(
+                ConversationReference.workspace_id == workspace_id,
+                col(ConversationReference.conversation_id).in_(ids),
+            )
+            found = (await session.exec(query)).all()
+        names = {cid: _label(name) for cid, name in found if name and _label(name)}
+        if not names:
+            return payload
+
+        def named(match: re.Match[str]) -> str:
+            cid = match.group(1)
+            if cid not in names:
+                return match.group(0)
+            # Inside a JSON string: the name is escaped as one.
+            return f"<#{cid}|{json.dumps(names[cid], ensure_ascii=False)[1:-1]}>"
+
+        return json.loads(_CHANNEL.sub(named, raw))
+
+    async def _names(self, workspace_id: int, payload: dict[str, Any]) -> dict[str, str]:
+        """Display names for the `<@id>` mentions in a message, from the members table."""
+        ids = set(_MENTION.findall(repr(payload)))
+        if not ids:
+            return {}
+        async with self.sessions() as session:
+            query = select(Member.user_id, Member.name).where(
+                Member.workspace_id == workspace_id, col(Member.user_id).in_(ids)
+            )
+            return {uid: name for uid, name in (await session.exec(query)).all() if name}
+
+
+def _label(name: str) -> str:
+    """A channel's name as a link label: nothing that would end the `<#id|…>` token."""
+    return " ".join(name.replace("<", "").replace(">", "").replace("|", "").split())
+
+
+__all__ = ["TeamsSender"]
