@@ -55,13 +55,15 @@ def test_env_imports_every_model() -> None:
     }
 
 
-async def test_housekeeping_forgets_old_event_ids_and_sent_rows(migrated_url: str) -> None:
+async def test_housekeeping_forgets_old_event_ids_sent_rows_and_form_cards(
+    migrated_url: str,
+) -> None:
     from datetime import timedelta
 
     from bot.housekeeping import sweep
     from storage import events, outbox
     from storage.db import session_factory, transaction
-    from storage.models import Workspace
+    from storage.models import TeamsFormCard, Workspace
     from tests.fakes.clock import FrozenClock
 
     clock = FrozenClock()
@@ -83,6 +85,15 @@ async def test_housekeeping_forgets_old_event_ids_and_sent_rows(migrated_url: st
             payload={"text": "hi"},
             now=clock.now(),
         )
+        session.add(
+            TeamsFormCard(
+                workspace_id=workspace.id or 0,
+                user_id="U1",
+                form_id="request_form",
+                state_key="s",
+                created_at=clock.now(),
+            )
+        )
     [row] = await outbox.claim(
         engine, worker="w", now=clock.now(), limit=10, lease=timedelta(seconds=60)
     )
@@ -90,9 +101,11 @@ async def test_housekeeping_forgets_old_event_ids_and_sent_rows(migrated_url: st
         await outbox.mark_sent(
             session, row, worker="w", now=clock.now(), channel=None, message_id=None
         )
-    assert await sweep(sessions, clock) == (0, 0)
+    assert await sweep(sessions, clock) == (0, 0, 0)
     clock.advance(days=15)
-    assert await sweep(sessions, clock) == (1, 1)
+    assert await sweep(sessions, clock) == (1, 1, 0)
+    clock.advance(days=16)
+    assert await sweep(sessions, clock) == (0, 0, 1)
     async with transaction(sessions) as session:
         assert await events.first_delivery(
             session, platform="slack", workspace="T1", event_id="Ev1", now=clock.now()
