@@ -8,9 +8,13 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import structlog
+
 from bot.settings import ConfigurationError, Settings, load_settings
 
 if TYPE_CHECKING:
+    from aiohttp import web
+
     from bot.app import Flywheel
 
 
@@ -111,9 +115,32 @@ async def _dispatch(command: str, args: argparse.Namespace, settings: Settings) 
         from adapters.console.session import run_console
 
         await upgrade(flywheel.engine)
-        return int(await run_console(flywheel, user=getattr(args, "user", None)))
+        # Tracked links, share buttons and digest pages printed in the console open in a
+        # browser too; without a free port the conversation goes on without them.
+        runner = await _serve_web(flywheel)
+        try:
+            return int(await run_console(flywheel, user=getattr(args, "user", None)))
+        finally:
+            if runner is not None:
+                await runner.cleanup()
     await run(flywheel, serve=command in ("run", "serve"), work=command in ("run", "worker"))
     return 0
+
+
+async def _serve_web(flywheel: Flywheel) -> web.AppRunner | None:
+    """The web routes on HOST:PORT beside the console; None when the port is taken."""
+    from aiohttp import web
+
+    runner = web.AppRunner(flywheel.web_app(), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, flywheel.settings.host, flywheel.settings.port).start()
+    except OSError as error:
+        log = structlog.get_logger(__name__)
+        log.warning("console.web_unavailable", port=flywheel.settings.port, error=str(error))
+        await runner.cleanup()
+        return None
+    return runner
 
 
 async def _digest_preview(flywheel: Flywheel, external_id: str) -> int:

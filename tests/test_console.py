@@ -6,6 +6,7 @@ on SQLite and PostgreSQL; only the keyboard and the screen are a script and a bu
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
@@ -14,6 +15,7 @@ from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
 
+import aiohttp
 import pytest
 from sqlmodel import col, select
 
@@ -30,6 +32,7 @@ from storage.db import transaction
 from storage.models import ContentRequest, ExpertProfile, Member, Vote, Workspace
 from tests.console_harness import ConsoleBot
 from tests.fakes.clock import FrozenClock
+from tests.processes import clean_env, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTION = "How do we migrate Oracle to PostgreSQL without downtime?"
@@ -447,6 +450,41 @@ def test_flywheel_console_runs_end_to_end(tmp_path: Path) -> None:
     assert out.endswith("bob> /quit\nBye!\n")
     assert '"event"' not in out and "Traceback" not in done.stderr
     assert (tmp_path / "flywheel.log").exists()
+
+
+async def test_the_console_serves_its_links_while_it_runs(tmp_path: Path) -> None:
+    """Links the console prints (tracked links, share buttons, digest pages) open meanwhile."""
+    port = free_port()
+    env = clean_env(DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'flywheel.db'}", PORT=str(port))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "console",
+        cwd=tmp_path,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        # The greeting is printed once the console is ready, after the web routes started.
+        await asyncio.wait_for(process.stdout.readline(), 60)
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/healthz") as health:
+                assert health.status == 200
+            async with http.get(
+                f"http://127.0.0.1:{port}/r/AAAAAAAAAAAAAAAA", allow_redirects=False
+            ) as unknown:
+                assert unknown.status == 404
+        process.stdin.write(b"/quit\n")
+        await process.stdin.drain()
+        assert await asyncio.wait_for(process.wait(), 60) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
 
 
 async def test_a_bad_name_to_as_is_refused_before_anything_starts(
