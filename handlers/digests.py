@@ -47,6 +47,7 @@ from handlers.messages import (
 from handlers.messages import Context as ContextLine
 from handlers.ports import ChartSeries
 from handlers.quiet_hours import zone
+from handlers.wording import clip, plural
 from handlers.workspace_settings import WorkspaceSettings
 from storage import outbox
 from storage.models import (
@@ -208,10 +209,6 @@ async def build(
 # -- the message ----------------------------------------------------------------------------
 
 
-def _plural(n: int, noun: str, nouns: str | None = None) -> str:
-    return f"{n:,} {noun if n == 1 else nouns or noun + 's'}"
-
-
 def _change(now: int, before: int) -> str:
     if now == before:
         return "same as the week before"
@@ -227,15 +224,14 @@ def duration(seconds: float) -> str:
     days, rest = divmod(minutes, 24 * 60)
     hours, minutes = divmod(rest, 60)
     if days:
-        return _plural(days, "day") + (f" {_plural(hours, 'hour')}" if hours else "")
+        return plural(days, "day") + (f" {plural(hours, 'hour')}" if hours else "")
     if hours:
-        return _plural(hours, "hour")
-    return _plural(max(minutes, 1), "minute")
+        return plural(hours, "hour")
+    return plural(max(minutes, 1), "minute")
 
 
 def _clip(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    return clip(" ".join(text.split()), limit)
 
 
 def _period(f: Figures) -> str:
@@ -245,7 +241,7 @@ def _period(f: Figures) -> str:
 
 
 def _reach(r: Ranked) -> str:
-    return f"{_plural(r.clicks, 'click')}, {_plural(r.shares, 'share')}"
+    return f"{plural(r.clicks, 'click')}, {plural(r.shares, 'share')}"
 
 
 def post_lines(f: Figures, limit: int) -> list[str]:
@@ -262,7 +258,7 @@ def sharer_lines(f: Figures, limit: int) -> list[str]:
 def expert_lines(f: Figures, limit: int) -> list[str]:
     lines = []
     for i, r in enumerate(f.top_experts[:limit], 1):
-        published = f", {_plural(r.extra, 'post')} published" if r.extra else ""
+        published = f", {plural(r.extra, 'post')} published" if r.extra else ""
         lines.append(f"{i}. <@{r.label}> — their posts: {_reach(r)}{published}")
     return lines
 
@@ -339,7 +335,7 @@ def message(f: Figures, *, chart_url: str | None, page_url: str | None) -> Messa
         Section(fields=tuple(f"*{name}*\n{n:,}  ({_change(n, b)})" for name, n, b in headline)),
     ]
     effect = [
-        f"• {_plural(this.participants, 'person', 'people')} took part, against "
+        f"• {plural(this.participants, 'person', 'people')} took part, against "
         f"{f.average_participants():.1f} a week over the four weeks before",
     ]
     if f.first_timers:
@@ -379,10 +375,10 @@ def message(f: Figures, *, chart_url: str | None, page_url: str | None) -> Messa
         blocks.append(ContextLine(text="None — every request has an expert. Thank you!"))
     blocks.append(_footer(f, page_url, cut))
     text = (
-        f"Flywheel weekly, {_period(f)}: {_plural(this.requests, 'request')}, "
-        f"{_plural(this.posts, 'post')} published, {_plural(this.shares, 'share')}, "
-        f"{_plural(this.clicks, 'click')}, {_plural(this.wins, 'win')}, "
-        f"{_plural(this.participants, 'person', 'people')} taking part."
+        f"Flywheel weekly, {_period(f)}: {plural(this.requests, 'request')}, "
+        f"{plural(this.posts, 'post')} published, {plural(this.shares, 'share')}, "
+        f"{plural(this.clicks, 'click')}, {plural(this.wins, 'win')}, "
+        f"{plural(this.participants, 'person', 'people')} taking part."
     )
     return Message(text=text, blocks=tuple(blocks))
 
@@ -402,7 +398,7 @@ def _quiet(f: Figures, heading: Header, page_url: str | None) -> Message:
         Buttons(buttons=(Button(label="Request content", action="request_open", style="primary"),))
     )
     blocks.append(_footer(f, page_url, f.open_total > SHOWN))
-    waiting = f" {_plural(f.open_total, 'request')} still need an expert." if f.open_total else ""
+    waiting = f" {plural(f.open_total, 'request')} still need an expert." if f.open_total else ""
     return Message(
         text=f"Flywheel weekly, {_period(f)}: a quiet week.{waiting}", blocks=tuple(blocks)
     )

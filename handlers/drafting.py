@@ -39,6 +39,7 @@ from handlers.messages import (
     Context as ContextLine,
 )
 from handlers.ports import LLM, Clock
+from handlers.wording import clip, joined
 from storage.db import SessionFactory, transaction
 from storage.models import (
     AiTask,
@@ -137,7 +138,7 @@ async def draft_form(ctx: Scope, draft: Draft, request: ContentRequest) -> Form:
     """The draft form, prefilled with the working copy."""
     intro: list[Block] = [Section(text=f"*Request:* {request.topic}")]
     if request.context:
-        intro.append(ContextLine(text=_clip(request.context, 500)))
+        intro.append(ContextLine(text=clip(request.context, 500)))
     if draft.ai_label:
         intro.append(ContextLine(text=f"✨ {draft.ai_label}"))
     if draft.status == "changes_requested":
@@ -242,9 +243,9 @@ async def save(ctx: Context, submission: Submission) -> Reply:
 def validate(values: dict[str, FormValue]) -> dict[str, Any]:
     """Check the draft form; every problem at once, nothing written."""
     errors: dict[str, str] = {}
-    title = _text(values.get("title")).strip()
-    body = _text(values.get("body")).strip()
-    url = _text(values.get("canonical_url")).strip() or None
+    title = joined(values.get("title")).strip()
+    body = joined(values.get("body")).strip()
+    url = joined(values.get("canonical_url")).strip() or None
     if not title:
         errors["title"] = "Give it a title."
     elif len(title) > TITLE_MAX:
@@ -262,7 +263,7 @@ def validate(values: dict[str, FormValue]) -> dict[str, Any]:
     captions = []
     for i in range(CAPTIONS):
         name = f"caption_{i + 1}"
-        caption = _text(values.get(name)).strip()
+        caption = joined(values.get(name)).strip()
         if len(caption) > CAPTION_MAX:
             errors[name] = f"A caption is at most {CAPTION_MAX} characters ({len(caption)} now)."
         elif caption:
@@ -270,7 +271,7 @@ def validate(values: dict[str, FormValue]) -> dict[str, Any]:
     if not captions and "caption_1" not in errors:
         errors["caption_1"] = "Suggest at least one caption colleagues can share it with."
     tags = list(
-        dict.fromkeys(t.strip().lower() for t in _text(values.get("tags")).split(",") if t.strip())
+        dict.fromkeys(t.strip().lower() for t in joined(values.get("tags")).split(",") if t.strip())
     )
     if len(tags) > TAGS_MAX:
         errors["tags"] = f"Up to {TAGS_MAX} tags, please."
@@ -293,7 +294,7 @@ def diff(previous: DraftVersion | None, draft: Draft) -> str:
             before, after, f"v{previous.version}", f"v{previous.version + 1}", lineterm="", n=1
         )
     )
-    return _clip("\n".join(lines[2:]), DIFF_MAX) if lines else "(no change to the text)"
+    return clip("\n".join(lines[2:]), DIFF_MAX) if lines else "(no change to the text)"
 
 
 def review_message(
@@ -302,13 +303,13 @@ def review_message(
     value = f"{draft.id}:{version.version}"
     blocks: list[Block] = [
         Section(text=f"*Review:* {version.title} — version {version.version} by {mention(author)}"),
-        Section(text=_clip(version.body, 2800)),
+        Section(text=clip(version.body, 2800)),
     ]
     if version.canonical_url:
         blocks.append(ContextLine(text=f"Published at {version.canonical_url}"))
     if version.captions:
         blocks.append(
-            ContextLine(text="Captions: " + " | ".join(_clip(c, 200) for c in version.captions))
+            ContextLine(text="Captions: " + " | ".join(clip(c, 200) for c in version.captions))
         )
     blocks.append(
         ContextLine(
@@ -473,7 +474,7 @@ async def ask_ai(ctx: Context, action: Action) -> Reply:
                 workspace_id=ctx.workspace_id,
                 draft_id=draft.id or 0,
                 requested_by_id=ctx.member_id,
-                notes=_clip(draft.body, NOTES_MAX) if draft.body else "",
+                notes=clip(draft.body, NOTES_MAX) if draft.body else "",
                 created_at=ctx.now,
             )
         )
@@ -584,7 +585,7 @@ async def _finish_task(
                 text=f"Your AI first draft is ready: {draft.title}",
                 blocks=(
                     Section(text=f"✨ Your first draft is ready: *{draft.title}*"),
-                    Section(text=f"*Outline*\n{_clip(outline, 2000)}"),
+                    Section(text=f"*Outline*\n{clip(outline, 2000)}"),
                     ContextLine(
                         text=f"{outcome.label}. Edit it, make it yours, then submit it for review."
                     ),
@@ -607,16 +608,6 @@ async def _finish_task(
             ),
             key=f"ai:{task.id}:done",
         )
-
-
-def _text(value: FormValue) -> str:
-    if isinstance(value, tuple):
-        return ", ".join(value)
-    return value or ""
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def register(router: Router) -> None:

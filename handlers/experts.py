@@ -19,6 +19,7 @@ from handlers.members import ensure_member
 from handlers.messages import DateField, Form, FormValue, Message, Option, SelectField, TextField
 from handlers.ports import Directory
 from handlers.quiet_hours import zone
+from handlers.wording import joined
 from storage.models import ContentRequest, ExpertProfile, Member, Workspace
 
 if TYPE_CHECKING:
@@ -177,7 +178,7 @@ def validate_profile(
     errors: dict[str, str] = {}
     known = values.get("known_topics") or ()
     picked = list(known) if isinstance(known, tuple) else [known]
-    topics = normalise_topics([*picked, *_TOPIC_SPLIT.split(_text(values.get("other_topics")))])
+    topics = normalise_topics([*picked, *_TOPIC_SPLIT.split(joined(values.get("other_topics")))])
     topic_field = "other_topics"
     if len(topics) > MAX_TOPICS:
         errors[topic_field] = (
@@ -188,11 +189,11 @@ def validate_profile(
         errors[topic_field] = f"Each topic is at most {TOPIC_MAX} characters."
     elif not topics:
         errors[topic_field] = "Add at least one topic, so the right requests find you."
-    bio = _text(values.get("bio")).strip()
+    bio = joined(values.get("bio")).strip()
     if len(bio) > BIO_MAX:
         errors["bio"] = f"Keep the bio under {BIO_MAX} characters ({len(bio)} now)."
     capacity = DEFAULT_CAPACITY
-    raw_capacity = _text(values.get("capacity")).strip()
+    raw_capacity = joined(values.get("capacity")).strip()
     if raw_capacity:
         try:
             capacity = int(raw_capacity)
@@ -202,7 +203,7 @@ def validate_profile(
             if not 0 <= capacity <= CAPACITY_MAX:
                 errors["capacity"] = f"Choose between 0 and {CAPACITY_MAX}."
     snoozed_until: date | None = None
-    raw_date = _text(values.get("snoozed_until")).strip()
+    raw_date = joined(values.get("snoozed_until")).strip()
     if raw_date:
         try:
             snoozed_until = date.fromisoformat(raw_date)
@@ -216,12 +217,6 @@ def validate_profile(
     if errors:
         raise FormInvalid(errors)
     return topics, bio, capacity, snoozed_until
-
-
-def _text(value: FormValue) -> str:
-    if isinstance(value, tuple):
-        return ", ".join(value)
-    return value or ""
 
 
 @dataclass

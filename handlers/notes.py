@@ -21,6 +21,7 @@ from handlers.lifecycle import LABELS, Status
 from handlers.messages import Block, Button, Buttons, Message, Section
 from handlers.messages import Context as ContextLine
 from handlers.quiet_hours import zone
+from handlers.wording import plural
 from handlers.workspace_settings import WorkspaceSettings, load
 from storage.models import Member
 
@@ -46,10 +47,6 @@ def toggle_button(on: bool) -> Button:
     return Button(label="Turn on weekly notes", action=TOGGLE, value="on")
 
 
-def _plural(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
-
-
 def _names(users: tuple[str, ...]) -> str:
     shown = [f"<@{u}>" for u in users[:SHOWN_SHARERS]]
     if len(users) > SHOWN_SHARERS:
@@ -61,8 +58,8 @@ def _outcome(o: RequestOutcome) -> str:
     status = Status(o.status)
     if status == Status.PUBLISHED and o.post_title:
         travelled = (
-            f": {_plural(o.shares, 'share')}, {_plural(o.clicks, 'click')}"
-            + (f", {_plural(o.wins, 'win')}" if o.wins else "")
+            f": {plural(o.shares, 'share')}, {plural(o.clicks, 'click')}"
+            + (f", {plural(o.wins, 'win')}" if o.wins else "")
             + " this week"
         )
         if o.post_title.strip().casefold() == o.topic.strip().casefold():
@@ -89,11 +86,11 @@ def note(
     parts: list[str] = []
     if person is not None and (person.post_shares or person.post_clicks or person.post_wins):
         line = (
-            f"*Your posts* were shared {_plural(person.post_shares, 'time')} and brought "
-            f"{_plural(person.post_clicks, 'click')}"
+            f"*Your posts* were shared {plural(person.post_shares, 'time')} and brought "
+            f"{plural(person.post_clicks, 'click')}"
         )
         if person.post_wins:
-            line += f"; {_plural(person.post_wins, 'win')} credited them"
+            line += f"; {plural(person.post_wins, 'win')} credited them"
         if person.sharers:
             line += f". Shared by {_names(person.sharers)}"
         parts.append(line + ".")
@@ -104,8 +101,8 @@ def note(
         parts.append("*Your requests*\n" + "\n".join(lines))
     if person is not None and (person.shares or person.clicks):
         parts.append(
-            f"*Your shares:* {_plural(person.shares, 'share')} this week; your links brought "
-            f"{_plural(person.clicks, 'click')}."
+            f"*Your shares:* {plural(person.shares, 'share')} this week; your links brought "
+            f"{plural(person.clicks, 'click')}."
         )
     if not parts:
         return None

@@ -30,6 +30,7 @@ from handlers.messages import (
     Context as ContextLine,
 )
 from handlers.similarity import most_similar
+from handlers.wording import clip, first
 from storage.models import ContentRequest, Vote
 from storage.upsert import insert_ignore
 
@@ -97,7 +98,7 @@ def request_form(
                 label="Is yours one of these?",
                 options=(
                     *(
-                        Option(value=str(r.id), label=f"+1 “{_clip(r.topic, 60)}”")
+                        Option(value=str(r.id), label=f"+1 “{clip(r.topic, 60)}”")
                         for r, _ in similar
                     ),
                     Option(value=NEW_REQUEST, label="No, mine is a different request"),
@@ -152,7 +153,7 @@ def request_form(
 async def submit(ctx: Context, submission: Submission) -> Reply:
     """Validate and store a request, or count a +1 on the similar one the person chose."""
     values = submission.values
-    choice = _text(values.get("similar"))
+    choice = first(values.get("similar"))
     if choice and choice != NEW_REQUEST:
         request_id = _request_id(choice)
         count = await vote_for(ctx, request_id)
@@ -263,21 +264,21 @@ async def similar_requests(ctx: Context, topic: str) -> list[tuple[ContentReques
 
 def _validate(values: dict[str, FormValue], *, today: date) -> dict[str, Any]:
     errors: dict[str, str] = {}
-    topic = _text(values.get("topic")).strip()
+    topic = first(values.get("topic")).strip()
     if not topic:
         errors["topic"] = "Tell us what buyers ask — a question or a topic."
     elif len(topic) > TOPIC_MAX:
         errors["topic"] = (
             f"Keep it under {TOPIC_MAX} characters ({len(topic)} now); details go in Context."
         )
-    context = _text(values.get("context")).strip()
+    context = first(values.get("context")).strip()
     if len(context) > CONTEXT_MAX:
         errors["context"] = f"Context is limited to {CONTEXT_MAX} characters ({len(context)} now)."
-    audience = _text(values.get("audience")).strip()
+    audience = first(values.get("audience")).strip()
     if len(audience) > AUDIENCE_MAX:
         errors["audience"] = f"Audience is limited to {AUDIENCE_MAX} characters."
     needed_by: date | None = None
-    raw_date = _text(values.get("needed_by")).strip()
+    raw_date = first(values.get("needed_by")).strip()
     if raw_date:
         try:
             needed_by = date.fromisoformat(raw_date)
@@ -286,7 +287,7 @@ def _validate(values: dict[str, FormValue], *, today: date) -> dict[str, Any]:
         else:
             if needed_by < today:
                 errors["needed_by"] = "That date has passed — pick today or later."
-    tags = _tags(_text(values.get("tags")))
+    tags = _tags(first(values.get("tags")))
     if len(tags) > TAGS_MAX:
         errors["tags"] = f"Up to {TAGS_MAX} tags, please ({len(tags)} given)."
     elif any(len(t) > TAG_MAX for t in tags):
@@ -327,14 +328,6 @@ def _state(raw: str) -> dict[str, Any]:
     return state if isinstance(state, dict) else {}
 
 
-def _text(value: FormValue) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, tuple):
-        return value[0] if value else ""
-    return value
-
-
 def _request_id(raw: str) -> int:
     try:
         return int(raw)
@@ -344,11 +337,7 @@ def _request_id(raw: str) -> int:
 
 def _first_line(text: str) -> str:
     line = next((part.strip() for part in text.splitlines() if part.strip()), "")
-    return _clip(line, TOPIC_MAX)
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    return clip(line, TOPIC_MAX)
 
 
 def _captured(request: ContentRequest) -> Message:

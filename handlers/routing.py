@@ -38,6 +38,7 @@ from handlers.messages import (
 )
 from handlers.ports import Embedder
 from handlers.quiet_hours import add_working_time, next_allowed, zone
+from handlers.wording import clip
 from storage.models import ContentRequest, Member, Ping
 from storage.upsert import insert_ignore
 
@@ -77,7 +78,7 @@ def ping_message(
         fields.append(f"*Audience*\n{request.audience}")
     blocks: list[Any] = [Section(text=f"{mention(requester)} asks: *{request.topic}*")]
     if request.context:
-        blocks.append(Section(text=_clip(request.context, 600)))
+        blocks.append(Section(text=clip(request.context, 600)))
     blocks.append(Section(fields=tuple(fields)))
     if reasons:
         blocks.append(ContextLine(text="Why you: " + "; ".join(reasons)))
@@ -99,10 +100,6 @@ def ping_message(
 
 def _closed_ping(request: ContentRequest, line: str) -> Message:
     return Message(text=line, blocks=(Section(text=f"*{request.topic}*"), ContextLine(text=line)))
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def _due(request: ContentRequest, now: datetime) -> str:
@@ -534,7 +531,7 @@ async def open_suggest(ctx: Context, action: Action) -> Reply:
             form_id=SUGGEST_FORM,
             title="Suggest a colleague",
             submit_label="Suggest",
-            intro=(Section(text=f"Who could answer *{_clip(request.topic, 200)}*?"),),
+            intro=(Section(text=f"Who could answer *{clip(request.topic, 200)}*?"),),
             fields=(
                 UserField(name="colleague", label="Colleague"),
                 TextField(
@@ -607,7 +604,7 @@ async def open_decline(ctx: Context, action: Action) -> Reply:
             submit_label="Pass",
             intro=(
                 Section(
-                    text=f"No problem — I'll ask someone else about *{_clip(request.topic, 200)}*."
+                    text=f"No problem — I'll ask someone else about *{clip(request.topic, 200)}*."
                 ),
             ),
             fields=(

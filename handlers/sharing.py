@@ -25,7 +25,6 @@ from handlers.messages import (
     Button,
     Buttons,
     Form,
-    FormValue,
     Message,
     Option,
     Section,
@@ -33,6 +32,7 @@ from handlers.messages import (
     TextField,
 )
 from handlers.messages import Context as ContextLine
+from handlers.wording import first
 from handlers.workspace_settings import load
 from storage.models import Member, Post, Share, ShareSuggestion, TrackedLink, Workspace
 
@@ -328,15 +328,15 @@ def parse_interests(raw: str) -> list[str]:
 async def save_preferences(ctx: Context, submission: Submission) -> Reply:
     """`share_prefs_form`: store the choices; bad input is shown inline, nothing saved."""
     values = submission.values
-    choice = _text(values.get("opt_in"))
+    choice = first(values.get("opt_in")).strip()
     errors: dict[str, str] = {}
     if choice not in ("in", "ask", "out"):
         errors["opt_in"] = "Choose one of the options."
     try:
-        interests = parse_interests(_text(values.get("interests")))
+        interests = parse_interests(first(values.get("interests")).strip())
     except ValueError as error:
         errors["interests"] = str(error)
-    team = " ".join(_text(values.get("team")).split()).lower()
+    team = " ".join(first(values.get("team")).strip().split()).lower()
     if len(team) > TEAM_CHARS:
         errors["team"] = f"Keep the team name within {TEAM_CHARS} characters."
     if choice == "in" and not errors and not interests and not team:
@@ -356,12 +356,6 @@ async def save_preferences(ctx: Context, submission: Submission) -> Reply:
         "out": "You won't get posts to share. Change it any time with `stats`.",
     }[choice]
     return Reply.say(f"Saved. {summary}")
-
-
-def _text(value: FormValue) -> str:
-    if isinstance(value, tuple):
-        return value[0] if value else ""
-    return (value or "").strip()
 
 
 def register(router: Router) -> None:

@@ -16,6 +16,7 @@ from handlers.lifecycle import Status
 from handlers.messages import Block, Button, Buttons, Divider, Header, Message, Section
 from handlers.messages import Context as ContextLine
 from handlers.quiet_hours import zone
+from handlers.wording import plural
 from handlers.workspace_settings import load
 from storage.models import ContentRequest, Ping
 
@@ -41,10 +42,6 @@ def this_week(scope: Scope) -> Period:
 
 async def _count(scope: Scope, query: Any) -> int:
     return int((await scope.session.exec(query)).one())
-
-
-def _plural(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 async def show(ctx: Context, command: Command) -> Reply:
@@ -89,8 +86,8 @@ async def show(ctx: Context, command: Command) -> Reply:
                 f"*Requests made*\n{mine.requests:,}",
                 f"*Expert pings answered*\n{answered:,}",
                 f"*Posts published*\n{mine.posts:,}",
-                f"*Your posts*\n{_plural(mine.post_shares, 'share')}, "
-                f"{_plural(mine.post_clicks, 'click')}",
+                f"*Your posts*\n{plural(mine.post_shares, 'share')}, "
+                f"{plural(mine.post_clicks, 'click')}",
                 f"*Your shares*\n{mine.shares:,}",
                 f"*Clicks on your links*\n{mine.clicks:,}",
                 f"*Wins you logged*\n{mine.wins_logged:,}",

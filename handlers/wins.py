@@ -19,7 +19,6 @@ from handlers.messages import (
     Buttons,
     Form,
     FormField,
-    FormValue,
     Message,
     Option,
     Section,
@@ -27,6 +26,7 @@ from handlers.messages import (
     TextField,
 )
 from handlers.messages import Context as ContextLine
+from handlers.wording import first
 from storage.models import Member, Post, Share, ShareSuggestion, Win
 
 if TYPE_CHECKING:
@@ -173,24 +173,24 @@ async def submit(ctx: Context, submission: Submission) -> Reply:
     """`win_form`: validate everything first; a bad field is shown inline and nothing is written."""
     values = submission.values
     errors: dict[str, str] = {}
-    kind = _text(values.get("kind"))
+    kind = first(values.get("kind")).strip()
     if kind not in KINDS:
         errors["kind"] = "Choose what happened."
-    description = _text(values.get("description"))
+    description = first(values.get("description")).strip()
     if not description:
         errors["description"] = "Tell us what happened — one sentence is enough."
     elif len(description) > DESCRIPTION_MAX:
         errors["description"] = f"Keep it under {DESCRIPTION_MAX} characters."
-    account = " ".join(_text(values.get("account")).split())
+    account = " ".join(first(values.get("account")).strip().split())
     if len(account) > ACCOUNT_MAX:
         errors["account"] = f"Keep the account name under {ACCOUNT_MAX} characters."
     value: int | None = None
     try:
-        value = parse_value(_text(values.get("value")))
+        value = parse_value(first(values.get("value")).strip())
     except ValueError as error:
         errors["value"] = str(error)
     post: Post | None = None
-    raw_post = _text(values.get("post"))
+    raw_post = first(values.get("post")).strip()
     if raw_post and raw_post != NO_POST:
         post_id = _int(raw_post)
         post = await ctx.session.get(Post, post_id) if post_id is not None else None
@@ -239,12 +239,6 @@ def _int(raw: str) -> int | None:
         return int(raw.strip())
     except ValueError:
         return None
-
-
-def _text(value: FormValue) -> str:
-    if isinstance(value, tuple):
-        return value[0] if value else ""
-    return (value or "").strip()
 
 
 def register(router: Router) -> None:
