@@ -246,7 +246,7 @@ class Dispatcher:
         except RateLimited as limited:
             # A limit on one conversation (Teams counts per chat) leaves the workspace's
             # other conversations alone; only a workspace-wide limit pauses them all.
-            if getattr(limited, "workspace_wide", True):
+            if limited.workspace_wide:
                 bucket.pause(limited.retry_after)
             metrics.OUTBOX_RATE_LIMITED.labels(platform).inc()
             bound.info("outbox.rate_limited", retry_after=limited.retry_after)

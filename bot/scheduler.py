@@ -26,7 +26,7 @@ from handlers.context import Config, Scope
 from handlers.ports import LLM, Clock, Embedder
 from handlers.registry import SWEEPS
 from handlers.routing import SweepResult
-from storage.db import SessionFactory, transaction
+from storage.db import SessionFactory, is_postgres, transaction
 from storage.models import Workspace
 
 log = structlog.get_logger(__name__)
@@ -143,7 +143,7 @@ class Leadership:
         self._file: IO[Any] | None = None
 
     async def acquire(self) -> bool:
-        if self.engine.dialect.name == "postgresql":
+        if is_postgres(self.engine):
             conn = await self.engine.connect()
             got = bool(
                 (

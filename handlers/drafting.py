@@ -51,6 +51,7 @@ from storage.models import (
     Member,
     Workspace,
 )
+from storage.upsert import on_postgres
 
 if TYPE_CHECKING:
     from handlers.router import Router
@@ -518,7 +519,7 @@ async def _claim_task(sessions: SessionFactory, clock: Clock) -> tuple[int, Draf
             .order_by(col(AiTask.id))
             .limit(1)
         )
-        if session.bind is not None and session.bind.dialect.name == "postgresql":
+        if on_postgres(session):
             query = query.with_for_update(skip_locked=True)
         task = (await session.exec(query)).first()
         if task is None:

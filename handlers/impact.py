@@ -53,6 +53,7 @@ from storage.models import (
     Vote,
     Win,
 )
+from storage.upsert import on_postgres
 
 _share: Any = Share.__table__  # type: ignore[attr-defined]
 _click: Any = Click.__table__  # type: ignore[attr-defined]
@@ -149,7 +150,11 @@ class _Days:
 
 
 async def _zone(session: AsyncSession, workspace_id: int) -> ZoneInfo:
-    return (await tracking.tally_zones(session, [workspace_id]))[workspace_id]
+    """The zone the tally's days are in: the stored one, read once per unit of work."""
+    known: dict[int, ZoneInfo] = session.info.setdefault("tally_zones", {})
+    if workspace_id not in known:
+        known.update(await tracking.tally_zones(session, [workspace_id]))
+    return known[workspace_id]
 
 
 def _midnight(day: date, tz: ZoneInfo) -> datetime:
@@ -333,7 +338,7 @@ async def first_timers(session: AsyncSession, workspace_id: int, period: Period)
 
 
 def _seconds_between(session: AsyncSession, later: Any, earlier: Any) -> Any:
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
+    if on_postgres(session):
         return func.round(cast(func.extract("epoch", later - earlier), Float))
     # SQLite keeps naive UTC text: julianday reads it; a day is 86,400 seconds.
     return func.round((func.julianday(later) - func.julianday(earlier)) * 86400.0)

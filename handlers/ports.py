@@ -49,6 +49,14 @@ class DeliveryError(Exception):
 
 
 class RateLimited(DeliveryError):
+    """Too many sends: wait `retry_after` seconds.
+
+    `workspace_wide` says whether the whole workspace must wait (a platform-wide limit) or
+    only this message (one busy conversation), so the others go on meanwhile.
+    """
+
+    workspace_wide = True
+
     def __init__(self, retry_after: float, detail: str = "rate limited") -> None:
         super().__init__(detail)
         self.retry_after = retry_after

@@ -40,7 +40,7 @@ from handlers.ports import Embedder
 from handlers.quiet_hours import add_working_time, next_allowed, zone
 from handlers.wording import clip
 from storage.models import ContentRequest, Member, Ping
-from storage.upsert import insert_ignore
+from storage.upsert import insert_ignore, on_postgres
 
 if TYPE_CHECKING:
     from handlers.router import Router
@@ -356,7 +356,7 @@ async def route_open_requests(scope: Scope, *, embedder: Embedder | None) -> int
         .order_by(col(ContentRequest.id))
         .limit(SWEEP_BATCH)
     )
-    if scope.session.bind is not None and scope.session.bind.dialect.name == "postgresql":
+    if on_postgres(scope.session):
         # Another sweeper routing the same request at once skips it rather than pinging twice.
         query = query.with_for_update(skip_locked=True, of=ContentRequest)
     requests = (await scope.session.exec(query)).all()

@@ -44,7 +44,6 @@ from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Date, and_, case, cast, false, func
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -61,6 +60,7 @@ from storage.models import (
     Workspace,
     random_code,
 )
+from storage.upsert import add_to_many, insert_ignore_many, on_postgres
 
 # Where a link is shared. `page` is the plain link, pasted anywhere else (a chat, a web page).
 NETWORKS = ("linkedin", "x", "email", "page")
@@ -248,13 +248,8 @@ async def links_for(
         for member_id in member_ids
         for network in networks
     ]
-    dialect: Any = postgresql if _dialect(scope.session) == "postgresql" else sqlite
     table: Any = TrackedLink.__table__  # type: ignore[attr-defined]
-    # Many parameter sets for one statement: compiled once, sent in batches by the driver.
-    statement = dialect.insert(table).on_conflict_do_nothing(
-        index_elements=["post_id", "member_id", "network"]
-    )
-    await scope.session.exec(statement, params=rows)
+    await insert_ignore_many(scope.session, table, rows, ("post_id", "member_id", "network"))
     found: dict[tuple[int, str], TrackedLink] = {}
     for start in range(0, len(member_ids), 2000):
         query = select(TrackedLink).where(
@@ -413,32 +408,23 @@ async def write(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
         for r in counted
     )
     table: Any = ClickTally.__table__  # type: ignore[attr-defined]
-    dialect: Any = postgresql if _dialect(session) == "postgresql" else sqlite
-    insert = dialect.insert(table)
-    statement = insert.on_conflict_do_update(
-        index_elements=["workspace_id", "day", "post_id", "member_id", "network"],
-        set_={"clicks": table.c.clicks + insert.excluded.clicks},
-    )
     # Keys in one order in every batch: two writers adding to the same rows wait for each
     # other instead of deadlocking.
     params = [
         {"workspace_id": w, "day": d, "post_id": p, "member_id": m, "network": n, "clicks": c}
         for (w, d, p, m, n), c in sorted(increments.items())
     ]
-    await session.exec(statement, params=params)
+    await add_to_many(
+        session, table, params, ("workspace_id", "day", "post_id", "member_id", "network"), "clicks"
+    )
     days: Counter[tuple[int, date]] = Counter()
     for (w, d, *_), c in increments.items():
         days[(w, d)] += c
     totals: Any = DailyClicks.__table__  # type: ignore[attr-defined]
-    insert = dialect.insert(totals)
-    statement = insert.on_conflict_do_update(
-        index_elements=["workspace_id", "day"],
-        set_={"clicks": totals.c.clicks + insert.excluded.clicks},
-    )
     # Every writer of a workspace adds to today's row. Taken last, and in key order: a writer
     # holding it waits for nothing else, so it is held for the least time and never deadlocks.
     params = [{"workspace_id": w, "day": d, "clicks": c} for (w, d), c in sorted(days.items())]
-    await session.exec(statement, params=params)
+    await add_to_many(session, totals, params, ("workspace_id", "day"), "clicks")
 
 
 async def tally_zones(session: AsyncSession, workspace_ids: Iterable[int]) -> dict[int, ZoneInfo]:
@@ -561,12 +547,8 @@ async def click_counts(
     return answer
 
 
-def _dialect(session: AsyncSession) -> str:
-    return session.bind.dialect.name if session.bind is not None else "sqlite"
-
-
 def _day(session: AsyncSession, utc_offset: timedelta) -> Any:
-    if _dialect(session) == "postgresql":
+    if on_postgres(session):
         return cast(func.timezone("UTC", col(Click.at)) + utc_offset, Date)
     minutes = int(utc_offset.total_seconds() // 60)
     # SQLite keeps these columns as naive UTC text, which date() reads directly.

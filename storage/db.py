@@ -28,6 +28,7 @@ def async_url(url: str) -> str:
 
 
 def is_postgres(engine: AsyncEngine) -> bool:
+    """Whether the engine talks to PostgreSQL (else SQLite)."""
     return engine.dialect.name == "postgresql"
 
 

@@ -12,17 +12,42 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select as sql_select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.db import is_postgres
 from storage.models import MessageRef, OutboxMessage, Workspace
-from storage.upsert import insert_ignore
+from storage.upsert import insert_ignore, insert_ignore_many
 
 PENDING, SENDING, SENT, FAILED, CANCELLED = "pending", "sending", "sent", "failed", "cancelled"
 
 _table = OutboxMessage.__table__  # type: ignore[attr-defined]
+
+
+def _row(
+    *,
+    workspace_id: int,
+    dedupe_key: str,
+    kind: str,
+    target: dict[str, Any],
+    payload: dict[str, Any],
+    now: datetime,
+    ref_key: str | None = None,
+    not_before: datetime | None = None,
+) -> dict[str, Any]:
+    return {
+        "workspace_id": workspace_id,
+        "dedupe_key": dedupe_key[:200],
+        "kind": kind,
+        "target": target,
+        "payload": payload,
+        "ref_key": ref_key,
+        "status": PENDING,
+        "attempts": 0,
+        "next_attempt_at": max(now, not_before) if not_before else now,
+        "created_at": now,
+    }
 
 
 async def enqueue(
@@ -38,55 +63,29 @@ async def enqueue(
     not_before: datetime | None = None,
 ) -> bool:
     """Queue a message in the caller's transaction; a repeated dedupe key is a no-op."""
-    return await insert_ignore(
-        session,
-        _table,
-        {
-            "workspace_id": workspace_id,
-            "dedupe_key": dedupe_key[:200],
-            "kind": kind,
-            "target": target,
-            "payload": payload,
-            "ref_key": ref_key,
-            "status": PENDING,
-            "attempts": 0,
-            "next_attempt_at": max(now, not_before) if not_before else now,
-            "created_at": now,
-        },
-        ("dedupe_key",),
+    row = _row(
+        workspace_id=workspace_id,
+        dedupe_key=dedupe_key,
+        kind=kind,
+        target=target,
+        payload=payload,
+        now=now,
+        ref_key=ref_key,
+        not_before=not_before,
     )
+    return await insert_ignore(session, _table, row, ("dedupe_key",))
 
 
 async def enqueue_many(
     session: AsyncSession, rows: Sequence[dict[str, Any]], now: datetime
 ) -> None:
-    """Queue many messages at once (a fan-out); each row as `enqueue`'s keywords.
+    """Queue many messages at once (a fan-out), each row with `enqueue`'s keywords.
 
     Rows whose dedupe key is already queued are skipped, so a repeated fan-out sends
     nothing twice.
     """
-    values = [
-        {
-            "workspace_id": row["workspace_id"],
-            "dedupe_key": row["dedupe_key"][:200],
-            "kind": row["kind"],
-            "target": row["target"],
-            "payload": row["payload"],
-            "ref_key": row.get("ref_key"),
-            "status": PENDING,
-            "attempts": 0,
-            "next_attempt_at": max(now, row.get("not_before") or now),
-            "created_at": now,
-        }
-        for row in rows
-    ]
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    module: Any = postgresql if dialect == "postgresql" else sqlite
-    if not values:
-        return
-    # Many parameter sets for one statement: compiled once, sent in batches by the driver.
-    statement = module.insert(_table).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    await session.exec(statement, params=values)
+    values = [_row(**row, now=now) for row in rows]
+    await insert_ignore_many(session, _table, values, ("dedupe_key",))
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +130,7 @@ async def claim(
         sendable = select(workspaces.c.id).where(workspaces.c.platform.in_(list(platforms)))
         due = and_(due, _table.c.workspace_id.in_(sendable.scalar_subquery()))
     ids = select(_table.c.id).where(due).order_by(_table.c.id).limit(limit)
-    if engine.dialect.name == "postgresql":
+    if is_postgres(engine):
         # Two dispatchers never take the same row: locked rows are skipped, not waited on.
         ids = ids.with_for_update(skip_locked=True)
     until = now + lease

@@ -33,7 +33,6 @@ log = structlog.get_logger(__name__)
 # stands for.
 MESSAGE_ACTIONS = {"request_from_message": "request"}
 EXPIRED_FORM = "That form is no longer open. Start again from the chat — `help` lists how."
-NOT_A_PERSONAL_CHAT = "I've sent you the form in our chat."
 # The error key of a submit the card itself refused: no field has this name, so the card
 # shows the error above its fields.
 UNREADABLE = "_submit"
