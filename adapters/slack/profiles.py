@@ -47,12 +47,9 @@ class Profiles:
         self, client: AsyncWebClient, team_id: str, user_id: str, *, name: str = ""
     ) -> Actor:
         """The profile of `user_id`; the payload's own ids when Slack cannot be asked."""
-        key = (team_id, user_id)
-        now = self._timer()
-        cached = self._cache.get(key)
-        if cached is not None and cached[0] > now:
-            self._cache.move_to_end(key)
-            return cached[1]
+        cached = self.cached(team_id, user_id)
+        if cached is not None:
+            return cached
         try:
             async with asyncio.timeout(self.timeout):
                 response = await client.users_info(user=user_id)
@@ -66,11 +63,25 @@ class Profiles:
             )
             return Actor(user_id=user_id, name=name, profile_known=False)
         actor = to_actor(response.get("user") or {}, user_id=user_id, fallback_name=name)
-        self._cache[key] = (now + self.ttl, actor)
+        self.keep(team_id, actor)
+        return actor
+
+    def cached(self, team_id: str, user_id: str) -> Actor | None:
+        """The profile of `user_id` if it was fetched within the TTL."""
+        key = (team_id, user_id)
+        found = self._cache.get(key)
+        if found is None or found[0] <= self._timer():
+            return None
+        self._cache.move_to_end(key)
+        return found[1]
+
+    def keep(self, team_id: str, actor: Actor) -> None:
+        """Remember a profile fetched from Slack, dropping the least recently used."""
+        key = (team_id, actor.user_id)
+        self._cache[key] = (self._timer() + self.ttl, actor)
         self._cache.move_to_end(key)
         while len(self._cache) > self.size:
             self._cache.popitem(last=False)
-        return actor
 
 
 def to_actor(user: dict[str, Any], *, user_id: str, fallback_name: str = "") -> Actor:
@@ -108,6 +119,9 @@ class SlackDirectory:
         self.profiles = profiles
 
     async def profile(self, workspace: str, user_id: str) -> Actor | None:
+        cached = self.profiles.cached(workspace, user_id)
+        if cached is not None:
+            return cached
         try:
             response = await self.client.users_info(user=user_id)
         except SlackApiError as error:
@@ -120,7 +134,9 @@ class SlackDirectory:
             raise DomainError(
                 "Slack isn't answering right now — please try again in a minute."
             ) from None
-        return to_actor(response.get("user") or {}, user_id=user_id)
+        actor = to_actor(response.get("user") or {}, user_id=user_id)
+        self.profiles.keep(workspace, actor)
+        return actor
 
     async def by_email(self, workspace: str, email: str) -> Actor | None:
         try:
