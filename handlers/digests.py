@@ -27,7 +27,7 @@ from sqlalchemy import func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers import impact, notes, routing, workspace_settings
+from handlers import home, impact, notes, routing, workspace_settings
 from handlers.context import Context, Scope, channel, dm
 from handlers.digest_settings import DAYS
 from handlers.errors import NotAllowed, NotFound
@@ -274,7 +274,7 @@ def win_line(w: LoggedWin) -> str:
 
 
 def open_line(r: OpenRequest) -> str:
-    wanted = "1 person wants this" if r.votes == 0 else f"{r.votes + 1} people want this"
+    wanted = home.demand(r.votes)
     state = " · no expert found yet" if r.status == Status.DECLINED else ""
     return f"*{_clip(r.topic, 150)}*\nasked by <@{r.requester}> · {wanted}{state}"
 
@@ -719,3 +719,21 @@ def register(router: Router) -> None:
         "digest", usage="digest preview", summary="the coming weekly digest, shown to me only"
     )(show_preview)
     router.action(CLAIM_ACTION)(claim)
+
+
+async def names(session: AsyncSession, workspace_id: int, f: Figures) -> dict[str, str]:
+    """Display names of everyone a digest mentions, by user id (the id where none is known)."""
+    users = {
+        *f.first_timers,
+        *(r.author for r in f.top_posts if r.author),
+        *(r.label for r in f.top_sharers),
+        *(r.label for r in f.top_experts),
+        *(w.member for w in f.wins),
+        *(r.requester for r in f.open_requests),
+    }
+    if not users:
+        return {}
+    query = select(Member.user_id, Member.name).where(
+        Member.workspace_id == workspace_id, col(Member.user_id).in_(sorted(users))
+    )
+    return {user: name or user for user, name in (await session.exec(query)).all()}

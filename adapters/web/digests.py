@@ -17,14 +17,12 @@ from collections.abc import Callable
 import structlog
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers import digests, tracking
+from handlers import digests, home, tracking
 from handlers.digests import Figures
 from handlers.ports import ChartRenderer
 from storage.db import SessionFactory, transaction
-from storage.models import Digest, Member
+from storage.models import Digest
 
 log = structlog.get_logger(__name__)
 
@@ -112,7 +110,7 @@ class DigestPages:
                 figures = digests.figures_of(digest) if digest is not None else None
                 if digest is None or figures is None:
                     return _not_found()
-                names = await _names(session, digest.workspace_id, figures)
+                names = await digests.names(session, digest.workspace_id, figures)
         except SQLAlchemyError:
             log.exception("digest_page.failed")
             return _unavailable()
@@ -127,23 +125,6 @@ class DigestPages:
                 "X-Robots-Tag": "noindex",
             },
         )
-
-
-async def _names(session: AsyncSession, workspace_id: int, f: Figures) -> dict[str, str]:
-    users = {
-        *f.first_timers,
-        *(r.author for r in f.top_posts if r.author),
-        *(r.label for r in f.top_sharers),
-        *(r.label for r in f.top_experts),
-        *(w.member for w in f.wins),
-        *(r.requester for r in f.open_requests),
-    }
-    if not users:
-        return {}
-    query = select(Member.user_id, Member.name).where(
-        Member.workspace_id == workspace_id, col(Member.user_id).in_(sorted(users))
-    )
-    return {user: name or user for user, name in (await session.exec(query)).all()}
 
 
 def render_page(f: Figures, names: dict[str, str], *, chart: str) -> str:
@@ -228,7 +209,7 @@ def render_page(f: Figures, names: dict[str, str], *, chart: str) -> str:
     )
     waiting = "".join(
         f"<li>{e(r.topic)} <small>asked by {who(r.requester)} · "
-        f"{r.votes + 1} {'person wants' if r.votes == 0 else 'people want'} this</small></li>"
+        f"{e(home.demand(r.votes))}</small></li>"
         for r in f.open_requests
     )
     open_part = (
