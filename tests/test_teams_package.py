@@ -291,3 +291,19 @@ def test_importing_the_package_builder_stays_light() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_every_command_in_the_manifest_is_one_the_router_answers() -> None:
+    from handlers.context import Config
+    from handlers.registry import build_router
+    from storage.db import create_engine, session_factory
+    from tests.fakes.clock import FrozenClock
+
+    router = build_router(
+        session_factory(create_engine("sqlite+aiosqlite://")), FrozenClock(), Config()
+    )
+    listed = {title.split()[0] for title, _ in COMMANDS}
+    assert listed <= set(router.commands)
+    # Every command of the contract's vocabulary is listed; `home` is an addition to it that
+    # still works when typed, but Teams has no home tab to advertise it for.
+    assert set(router.commands) - listed == {"home"}

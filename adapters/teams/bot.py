@@ -130,10 +130,10 @@ class FlywheelTeamsBot(TeamsActivityHandler):  # type: ignore[misc]
 
     async def _first_delivery(self, activity: Activity) -> bool:
         """The Bot Connector may deliver an activity twice; only the first is acted on."""
-        conversation = hashlib.sha256(str(activity.conversation.id).encode()).hexdigest()[:24]
-        event_id = f"{conversation}:{activity.id or ''}"[:128]
         if not activity.id:
             return True
+        conversation = hashlib.sha256(str(activity.conversation.id).encode()).hexdigest()[:24]
+        event_id = f"{conversation}:{activity.id}"[:128]
         first = await self.router.first_delivery("teams", translate.tenant_id(activity), event_id)
         if not first:
             log.info("teams.activity_duplicate", activity_id=activity.id)
