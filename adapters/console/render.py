@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
+from handlers import markup
 from handlers.messages import (
     Block,
     Button,
@@ -36,11 +37,6 @@ DEFAULT_SHOWN = 60
 # Short limits (a time zone, a number) go without saying; long ones are worth knowing.
 LIMIT_WORTH_SAYING = 100
 
-_BOLD = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])")
-_ITALIC = re.compile(r"(?<![\w_])_(?=\S)([^_\n]+?)(?<=\S)_(?![\w_])")
-_STRIKE = re.compile(r"(?<![\w~])~(?=\S)([^~\n]+?)(?<=\S)~(?![\w~])")
-_ANGLED = re.compile(r"<([^<>\s][^<>]*)>")
-
 
 @dataclass(frozen=True, slots=True)
 class Style:
@@ -63,24 +59,28 @@ PLAIN = Style()
 
 def inline(text: str, style: Style = PLAIN) -> str:
     """Markdown-ish text as terminal text: emphasis dropped (or styled), mentions as @name."""
-    text = _ANGLED.sub(_angled, text)
-    text = _BOLD.sub(lambda m: style.bold(m.group(1)), text)
-    text = _ITALIC.sub(lambda m: style.italic(m.group(1)), text)
-    return _STRIKE.sub(lambda m: m.group(1), text)
+    text = markup.ANGLED.sub(_angled, text)
+    text = markup.BOLD.sub(lambda m: style.bold(m.group(1)), text)
+    text = markup.ITALIC.sub(lambda m: style.italic(m.group(1)), text)
+    return markup.STRIKE.sub(lambda m: m.group(1), text)
 
 
 def _angled(match: re.Match[str]) -> str:
     """Slack-style references: `<@id>`, `<#channel|name>`, `<!here>`, `<url|label>`."""
-    inner = match.group(1)
-    target, _, label = inner.partition("|")
-    if target.startswith("@"):
-        return "@" + (label.lstrip("@") or target[1:])
-    if target.startswith("#"):
-        return "#" + (label.lstrip("#") or target[1:])
-    if target.startswith("!"):
-        return label or "@" + target[1:].split("^")[0]
-    if "://" in target or target.startswith("mailto:"):
-        return f"{label} ({target})" if label and label != target else target
+    ref = markup.reference(match.group(1))
+    match ref.kind:
+        case "user":
+            return "@" + (ref.label or ref.target)
+        case "channel":
+            return "#" + (ref.label or ref.target)
+        case "special":
+            return ref.label or "@" + ref.target
+        case "link":
+            return (
+                f"{ref.label} ({ref.target})"
+                if ref.label and ref.label != ref.target
+                else ref.target
+            )
     return match.group(0)
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from handlers import markup
 from handlers.messages import (
     Block,
     Button,
@@ -73,10 +74,6 @@ NO_CHANNELS = "No channels to choose from yet: add Flywheel to a team first."
 
 Json = dict[str, Any]
 
-_BOLD = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])")
-_STRIKE = re.compile(r"(?<![\w~])~(?=\S)([^~\n]+?)(?<=\S)~(?![\w~])")
-_ITALIC = re.compile(r"(?<![\w_])_(?=\S)([^_\n]+?)(?<=\S)_(?![\w_])")
-_ANGLED = re.compile(r"<([^<>\s][^<>]*)>")
 _TOKEN = re.compile("\x00(\\d+)\x00")
 _NEWLINES = re.compile(r"\n+")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -111,33 +108,35 @@ class _Text:
             return f"\x00{len(tokens) - 1}\x00"
 
         # Links and mentions are held aside so emphasis never reaches into a URL.
-        text = _ANGLED.sub(hold, clip(text, limit))
-        text = _BOLD.sub(r"**\1**", text)
-        text = _STRIKE.sub(r"\1", text)
+        text = markup.ANGLED.sub(hold, clip(text, limit))
+        text = markup.BOLD.sub(r"**\1**", text)
+        text = markup.STRIKE.sub(r"\1", text)
         text = _TOKEN.sub(lambda m: tokens[int(m.group(1))], text)
         # A single newline is only a space in markdown; Slack's means a new line.
         return _NEWLINES.sub("\n\n", text.strip("\n"))
 
     def plain(self, text: str, limit: int) -> str:
         """Text for places without markdown (labels, choices, titles)."""
-        text = _ANGLED.sub(lambda m: self._angled(m.group(1), rich=False), text)
-        text = _BOLD.sub(r"\1", text)
-        text = _ITALIC.sub(r"\1", text)
-        return clip(_STRIKE.sub(r"\1", text), limit)
+        text = markup.ANGLED.sub(lambda m: self._angled(m.group(1), rich=False), text)
+        text = markup.BOLD.sub(r"\1", text)
+        text = markup.ITALIC.sub(r"\1", text)
+        return clip(markup.STRIKE.sub(r"\1", text), limit)
 
     def _angled(self, inner: str, *, rich: bool) -> str:
-        target, _, label = inner.partition("|")
-        if target.startswith("@"):
-            return self._mention(target[1:], label.lstrip("@"), rich=rich)
-        if target.startswith("#"):
-            return "#" + (label.lstrip("#") or target[1:])
-        if target.startswith("!"):
-            return label or "@" + target[1:].split("^")[0]
-        if "://" in target or target.startswith("mailto:"):
-            shown = label or target.removeprefix("mailto:")
-            if not rich:
-                return f"{shown} ({target})" if label and label != target else target
-            return f"[{_escape_link_text(shown)}]({target[:URL]})"
+        ref = markup.reference(inner)
+        match ref.kind:
+            case "user":
+                return self._mention(ref.target, ref.label, rich=rich)
+            case "channel":
+                return "#" + (ref.label or ref.target)
+            case "special":
+                return ref.label or "@" + ref.target
+            case "link":
+                shown = ref.label or ref.target.removeprefix("mailto:")
+                if not rich:
+                    label, target = ref.label, ref.target
+                    return f"{shown} ({target})" if label and label != target else target
+                return f"[{_escape_link_text(shown)}]({ref.target[:URL]})"
         return f"<{inner}>"
 
     def _mention(self, user_id: str, label: str, *, rich: bool) -> str:
