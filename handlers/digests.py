@@ -34,6 +34,7 @@ from handlers.errors import NotAllowed, NotFound
 from handlers.impact import LoggedWin, OpenRequest, Period, Ranked, Totals
 from handlers.interactions import Action, Command, Reply
 from handlers.lifecycle import Status, move
+from handlers.markup import Markup, channel_mention, link, md, mention
 from handlers.messages import (
     Block,
     Button,
@@ -244,39 +245,56 @@ def _reach(r: Ranked) -> str:
     return f"{plural(r.clicks, 'click')}, {plural(r.shares, 'share')}"
 
 
-def post_lines(f: Figures, limit: int) -> list[str]:
+def post_lines(f: Figures, limit: int) -> list[Markup]:
     return [
-        f"{i}. *{_clip(r.label, 120)}* by <@{r.author}> — {_reach(r)}"
+        md(
+            "{}. *{}* by {} — {}",
+            i,
+            _clip(r.label, 120),
+            mention(r.author) if r.author else "someone",
+            _reach(r),
+        )
         for i, r in enumerate(f.top_posts[:limit], 1)
     ]
 
 
-def sharer_lines(f: Figures, limit: int) -> list[str]:
-    return [f"{i}. <@{r.label}> — {_reach(r)}" for i, r in enumerate(f.top_sharers[:limit], 1)]
+def sharer_lines(f: Figures, limit: int) -> list[Markup]:
+    return [
+        md("{}. {} — {}", i, mention(r.label), _reach(r))
+        for i, r in enumerate(f.top_sharers[:limit], 1)
+    ]
 
 
-def expert_lines(f: Figures, limit: int) -> list[str]:
+def expert_lines(f: Figures, limit: int) -> list[Markup]:
     lines = []
     for i, r in enumerate(f.top_experts[:limit], 1):
         published = f", {plural(r.extra, 'post')} published" if r.extra else ""
-        lines.append(f"{i}. <@{r.label}> — their posts: {_reach(r)}{published}")
+        lines.append(md("{}. {} — their posts: {}{}", i, mention(r.label), _reach(r), published))
     return lines
 
 
-def win_line(w: LoggedWin) -> str:
+def win_line(w: LoggedWin) -> Markup:
     what = {"meeting": "a meeting", "opportunity": "an opportunity", "deal": "a deal"}.get(
         w.kind, "a win"
     )
-    where = f" with *{_clip(w.account, 80)}*" if w.account else ""
+    where = md(" with *{}*", _clip(w.account, 80)) if w.account else ""
     value = f" ({w.value:,})" if w.value else ""
-    post = f" · helped by *{_clip(w.post, 80)}*" if w.post else ""
-    return f"“{_clip(w.description, 300)}” — <@{w.member}>, {what}{where}{value}{post}"
+    post = md(" · helped by *{}*", _clip(w.post, 80)) if w.post else ""
+    return md(
+        "“{}” — {}, {}{}{}{}",
+        _clip(w.description, 300),
+        mention(w.member),
+        what,
+        Markup(where),
+        value,
+        Markup(post),
+    )
 
 
-def open_line(r: OpenRequest) -> str:
+def open_line(r: OpenRequest) -> Markup:
     wanted = home.demand(r.votes)
     state = " · no expert found yet" if r.status == Status.DECLINED else ""
-    return f"*{_clip(r.topic, 150)}*\nasked by <@{r.requester}> · {wanted}{state}"
+    return md("*{}*\nasked by {} · {}{}", _clip(r.topic, 150), mention(r.requester), wanted, state)
 
 
 def chart_alt(f: Figures) -> str:
@@ -332,23 +350,28 @@ def message(f: Figures, *, chart_url: str | None, page_url: str | None) -> Messa
     )
     blocks: list[Block] = [
         heading,
-        Section(fields=tuple(f"*{name}*\n{n:,}  ({_change(n, b)})" for name, n, b in headline)),
+        Section(
+            fields=tuple(md("*{}*\n{:,}  ({})", name, n, _change(n, b)) for name, n, b in headline)
+        ),
     ]
     effect = [
-        f"• {plural(this.participants, 'person', 'people')} took part, against "
-        f"{f.average_participants():.1f} a week over the four weeks before",
+        md(
+            "• {} took part, against {:.1f} a week over the four weeks before",
+            plural(this.participants, "person", "people"),
+            f.average_participants(),
+        ),
     ]
     if f.first_timers:
-        names = ", ".join(f"<@{u}>" for u in f.first_timers[:10])
+        names = Markup(", ").join(mention(u) for u in f.first_timers[:10])
         more = f" and {len(f.first_timers) - 10} more" if len(f.first_timers) > 10 else ""
-        effect.append(f"• First-time contributors: {names}{more} — welcome!")
+        effect.append(md("• First-time contributors: {}{} — welcome!", names, more))
     else:
-        effect.append("• No first-time contributors this week")
+        effect.append(Markup("• No first-time contributors this week"))
     if this.shares:
-        effect.append(f"• {this.clicks / this.shares:.1f} clicks per share")
+        effect.append(md("• {:.1f} clicks per share", this.clicks / this.shares))
     if f.median_seconds is not None:
-        effect.append(f"• Median time from request to published: {duration(f.median_seconds)}")
-    blocks.append(Section(text="*The network effect*\n" + "\n".join(effect)))
+        effect.append(md("• Median time from request to published: {}", duration(f.median_seconds)))
+    blocks.append(Section(text=md("*The network effect*\n{}", Markup("\n").join(effect))))
     if chart_url:
         blocks.append(Image(url=chart_url, alt=chart_alt(f), title="Shares, clicks, participants"))
     else:
@@ -360,9 +383,9 @@ def message(f: Figures, *, chart_url: str | None, page_url: str | None) -> Messa
         ("Top experts", expert_lines(f, SHOWN), f.experts_total),
     ):
         if lines:
-            more = f"\n_and {total - len(lines)} more_" if total > len(lines) else ""
+            more = md("\n_and {} more_", total - len(lines)) if total > len(lines) else Markup()
             cut = cut or bool(more)
-            blocks.append(Section(text=f"*{title}*\n" + "\n".join(lines) + more))
+            blocks.append(Section(text=md("*{}*\n{}{}", title, Markup("\n").join(lines), more)))
     if f.wins:
         blocks += [Divider(), Header(text=f"Wins · {f.wins_total}")]
         blocks += [Section(text=win_line(w)) for w in f.wins[:SHOWN]]
@@ -392,7 +415,7 @@ def _quiet(f: Figures, heading: Header, page_url: str | None) -> Message:
         ),
     ]
     if f.open_requests:
-        blocks.append(Section(text="*These colleagues are still waiting for an expert:*"))
+        blocks.append(Section(text=Markup("*These colleagues are still waiting for an expert:*")))
         blocks += _open_blocks(f)
     blocks.append(
         Buttons(buttons=(Button(label="Request content", action="request_open", style="primary"),))
@@ -407,7 +430,8 @@ def _quiet(f: Figures, heading: Header, page_url: str | None) -> Message:
 def _footer(f: Figures, page_url: str | None, cut: bool) -> ContextLine:
     if page_url:
         lead = "Lists are cut to the top five. " if cut else ""
-        return ContextLine(text=f"{lead}<{page_url}|See the whole digest>")
+        return ContextLine(text=lead + link(page_url, "See the whole digest"))
+
     return ContextLine(text=f"Week {f.week}.")
 
 
@@ -564,9 +588,12 @@ async def admins(scope: Scope) -> list[Member]:
 
 async def _tell_admins(scope: Scope, digest: Digest, error: str) -> None:
     why = refusal(error)
-    text = (
-        f"I couldn't post the weekly digest ({digest.week}) in <#{digest.channel}>: {why}. "
-        "The other digest channels got theirs; choose the channels with `admin`."
+    text = md(
+        "I couldn't post the weekly digest ({}) in {}: {}. "
+        "The other digest channels got theirs; choose the channels with `admin`.",
+        digest.week,
+        channel_mention(digest.channel),
+        why,
     )
     notice = Message(
         text=text,
@@ -606,16 +633,23 @@ async def preview(
     scheduled = next_scheduled(settings, now)
     figures = await build(session, workspace_id, settings, scheduled)
     when = scheduled.astimezone(zone(settings.timezone))
-    channels = ", ".join(f"<#{c}>" for c in settings.digest_channels)
+    channels = Markup(", ").join(channel_mention(c) for c in settings.digest_channels)
     where = (
-        f"in {channels}" if channels else "nowhere yet: an admin chooses digest channels in `admin`"
+        md("in {}", channels)
+        if channels
+        else Markup("nowhere yet: an admin chooses digest channels in `admin`")
     )
+
     shown = message(figures, chart_url=None, page_url=None)
     lead = ContextLine(
-        text=f"Preview, only for you. It goes out {when:%A %d %B at %H:%M} ({settings.timezone}) "
-        f"{where}; the figures will move until then."
+        text=md(
+            "Preview, only for you. It goes out {} ({}) {}; the figures will move until then.",
+            f"{when:%A %d %B at %H:%M}",
+            settings.timezone,
+            where,
+        )
     )
-    return Message(text=f"Preview: {shown.text}", blocks=(lead, *shown.blocks))
+    return Message(text=Markup("Preview: ") + shown.text, blocks=(lead, *shown.blocks))
 
 
 async def show_preview(ctx: Context, command: Command) -> Reply:

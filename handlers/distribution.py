@@ -28,6 +28,7 @@ from sqlmodel import col, select
 
 from handlers import captions, sharing, tracking
 from handlers.context import Config, Scope, channel, dm
+from handlers.markup import md
 from handlers.members import mention
 from handlers.messages import Button, Buttons, Message, Section
 from handlers.messages import Context as ContextLine
@@ -79,15 +80,16 @@ def announcement(
     post: Post, author: Member, requester: Member | None, public_base_url: str
 ) -> Message:
     """A share channel's note about a new post; each reader gets their own links on request."""
-    credit = f"Written by {mention(author)}" + (
-        f" for {mention(requester)}'s request." if requester and requester.id != author.id else "."
+    credit = (
+        md("Written by {} for {}'s request.", mention(author), mention(requester))
+        if requester and requester.id != author.id
+        else md("Written by {}.", mention(author))
     )
-    address = sharing.post_address(post, public_base_url)
     return Message(
         text=f"New post ready to share: {post.title}",
         blocks=(
             Section(
-                text=f"📣 *New post ready to share*\n*<{address}|{post.title}>*\n{post.summary}"
+                text=md("📣 *New post ready to share*\n{}", sharing.headline(post, public_base_url))
             ),
             Buttons(
                 buttons=(

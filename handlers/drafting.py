@@ -24,6 +24,7 @@ from handlers.context import Config, Context, Scope, channel, dm
 from handlers.errors import FormInvalid, InvalidTransition, NotAllowed, NotFound
 from handlers.interactions import NO_REPLY, Action, Reply, Submission
 from handlers.lifecycle import Status, move
+from handlers.markup import md
 from handlers.members import mention
 from handlers.messages import (
     Block,
@@ -137,7 +138,7 @@ async def last_comment(ctx: Scope, draft: Draft) -> AuditEvent | None:
 
 async def draft_form(ctx: Scope, draft: Draft, request: ContentRequest) -> Form:
     """The draft form, prefilled with the working copy."""
-    intro: list[Block] = [Section(text=f"*Request:* {request.topic}")]
+    intro: list[Block] = [Section(text=md("*Request:* {}", request.topic))]
     if request.context:
         intro.append(ContextLine(text=clip(request.context, 500)))
     if draft.ai_label:
@@ -145,7 +146,7 @@ async def draft_form(ctx: Scope, draft: Draft, request: ContentRequest) -> Form:
     if draft.status == "changes_requested":
         comment = await last_comment(ctx, draft)
         if comment and comment.comment:
-            intro.append(Section(text=f"*Changes requested:* {comment.comment}"))
+            intro.append(Section(text=md("*Changes requested:* {}", comment.comment)))
     captions = [*draft.captions, "", "", ""][:CAPTIONS]
     return Form(
         form_id=FORM_ID,
@@ -199,7 +200,7 @@ def _saved_message(draft: Draft, request: ContentRequest, ai_enabled: bool) -> M
     return Message(
         text=f"Draft saved: {draft.title}",
         blocks=(
-            Section(text=f"💾 Draft saved: *{draft.title}*"),
+            Section(text=md("💾 Draft saved: *{}*", draft.title)),
             ContextLine(text="Submit it when you're happy; a reviewer will look at it next."),
             Buttons(buttons=tuple(buttons)),
         ),
@@ -303,7 +304,11 @@ def review_message(
 ) -> Message:
     value = f"{draft.id}:{version.version}"
     blocks: list[Block] = [
-        Section(text=f"*Review:* {version.title} — version {version.version} by {mention(author)}"),
+        Section(
+            text=md(
+                "*Review:* {} — version {} by {}", version.title, version.version, mention(author)
+            )
+        ),
         Section(text=clip(version.body, 2800)),
     ]
     if version.canonical_url:
@@ -320,7 +325,7 @@ def review_message(
     )
     if changes:
         blocks.append(
-            Section(text=f"*Changes since version {version.version - 1}:*\n```{changes}```")
+            Section(text=md("*Changes since version {}:*\n```{}```", version.version - 1, changes))
         )
     blocks.append(
         Buttons(
@@ -585,8 +590,8 @@ async def _finish_task(
             Message(
                 text=f"Your AI first draft is ready: {draft.title}",
                 blocks=(
-                    Section(text=f"✨ Your first draft is ready: *{draft.title}*"),
-                    Section(text=f"*Outline*\n{clip(outline, 2000)}"),
+                    Section(text=md("✨ Your first draft is ready: *{}*", draft.title)),
+                    Section(text=md("*Outline*\n{}", clip(outline, 2000))),
                     ContextLine(
                         text=f"{outcome.label}. Edit it, make it yours, then submit it for review."
                     ),

@@ -20,6 +20,7 @@ from sqlmodel import col, select
 from handlers import sharing, tracking
 from handlers.context import Context
 from handlers.interactions import Command, Reply
+from handlers.markup import md
 from handlers.matching import WeightedField, terms
 from handlers.messages import Block, Button, Buttons, Divider, Message, Section
 from handlers.messages import Context as ContextLine
@@ -127,15 +128,14 @@ async def find(ctx: Context, command: Command) -> Reply:
             )
         ).all()
     }
-    blocks: list[Block] = [Section(text=f"*Approved posts for “{query}”*")]
+    blocks: list[Block] = [Section(text=md("*Approved posts for “{}”*", query))]
     for post_id in found:
         post = posts[post_id]
         links = await tracking.links_for(ctx, post, [ctx.member], sharing.SHARE_NETWORKS)
         mine = {n: links[(ctx.member_id, n)] for n in sharing.SHARE_NETWORKS}
-        address = sharing.post_address(post, ctx.config.public_base_url)
         blocks += [
             Divider(),
-            Section(text=f"*<{address}|{post.title}>*\n{post.summary}".strip()),
+            Section(text=sharing.headline(post, ctx.config.public_base_url)),
             Buttons(
                 buttons=(
                     *sharing.share_buttons(mine, ctx.config.public_base_url),

@@ -13,6 +13,7 @@ from handlers.context import Context, Scope
 from handlers.context import home as home_target
 from handlers.interactions import NO_REPLY, Event, Reply
 from handlers.lifecycle import ACTIVE, LABELS, Status
+from handlers.markup import labelled, md, mention
 from handlers.messages import (
     Block,
     Button,
@@ -102,7 +103,9 @@ async def home_view(ctx: Context) -> Message:
     if mine:
         blocks += [
             Section(
-                text=f"*{r.topic}*\n{LABELS[Status(r.status)]} · {demand(counts.get(r.id or 0, 0))}"
+                text=labelled(
+                    r.topic, f"{LABELS[Status(r.status)]} · {demand(counts.get(r.id or 0, 0))}"
+                )
             )
             for r in mine
         ]
@@ -124,8 +127,11 @@ async def home_view(ctx: Context) -> Message:
         blocks += [Divider(), Header(text="My assignments")]
         blocks += [
             Section(
-                text=f"*{r.topic}*\n{LABELS[Status(r.status)]}"
-                + (f" · due {r.needed_by:%a %d %b}" if r.needed_by else ""),
+                text=labelled(
+                    r.topic,
+                    LABELS[Status(r.status)]
+                    + (f" · due {r.needed_by:%a %d %b}" if r.needed_by else ""),
+                ),
                 button=Button(label="Open draft", action="draft_open", value=str(r.id))
                 if r.status in (Status.CLAIMED, Status.CHANGES_REQUESTED)
                 else None,
@@ -137,9 +143,12 @@ async def home_view(ctx: Context) -> Message:
     if not others:
         blocks.append(ContextLine(text="No open requests right now."))
     for request, requester in others:
-        line = (
-            f"*{request.topic}*\nasked by <@{requester}> · {LABELS[Status(request.status)]}"
-            f" · {demand(counts.get(request.id or 0, 0))}"
+        line = md(
+            "*{}*\nasked by {} · {} · {}",
+            request.topic,
+            mention(requester),
+            LABELS[Status(request.status)],
+            demand(counts.get(request.id or 0, 0)),
         )
         if request.id in voted:
             blocks += [Section(text=line), ContextLine(text="✓ You +1'd this")]
@@ -157,7 +166,7 @@ async def home_view(ctx: Context) -> Message:
             Header(text="Unmet demand"),
             ContextLine(text="No expert could take these yet."),
         ]
-        blocks += [Section(text=f"*{r.topic}*\n{demand(votes)}") for r, votes in unmet]
+        blocks += [Section(text=labelled(r.topic, demand(votes))) for r, votes in unmet]
     blocks += [
         Divider(),
         Header(text="Sharing"),
@@ -241,7 +250,7 @@ async def _to_review(ctx: Context) -> list[Block]:
     for draft in waiting:
         value = f"{draft.id}:{draft.version}"
         blocks += [
-            Section(text=f"*{draft.title}* — version {draft.version}"),
+            Section(text=md("*{}* — version {}", draft.title, draft.version)),
             Buttons(
                 buttons=(
                     Button(label="Approve", action="review_approve", value=value, style="primary"),

@@ -8,8 +8,10 @@ from sqlalchemy import bindparam
 from sqlmodel import and_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from handlers import markup
 from handlers.context import Config
 from handlers.interactions import Actor, Origin
+from handlers.markup import Markup
 from storage.models import Member, Workspace
 from storage.upsert import insert_ignore
 
@@ -150,6 +152,6 @@ def is_admin(member: Member, config: Config) -> bool:
     return bool(member.email and member.email.lower() in config.admins)
 
 
-def mention(member: Member) -> str:
+def mention(member: Member) -> Markup:
     """How messages refer to a person; adapters turn `<@id>` into their own mention."""
-    return f"<@{member.user_id}>"
+    return markup.mention(member.user_id)

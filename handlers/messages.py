@@ -3,23 +3,62 @@
 Handlers build `Message`s and `Form`s; adapters render them as Block Kit, Adaptive Cards
 or terminal text. The models are frozen and serialise to JSON, because messages sent
 later travel through the outbox.
+
+Texts come in two kinds. `RichText` (a section, its fields, a context line, a message's
+notification text) reads Flywheel's markup where it is `Markup` and shows everything else
+literally (see `handlers.markup`). `PlainText` (headers, labels, titles, options, hints,
+a field's value) is never markup. A message read back from the outbox is validated with
+`STORED` as its context, so the user text it carries keeps its marks.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, ValidationInfo
+
+from handlers.markup import Markup, literal, strip_delimiters
+
+STORED = {"stored": True}
+"""Validation context for a message or form read back from storage: its marks are its own."""
+
+
+def _rich(value: Any, info: ValidationInfo) -> Markup:
+    if isinstance(value, Markup):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"text must be a string, not {type(value).__name__}")
+    if info.context and info.context.get("stored"):
+        return Markup(value)
+    return literal(value)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Markup):
+        raise ValueError("this text is shown as typed: markup is not allowed here")
+    return strip_delimiters(value) if isinstance(value, str) else value
+
+
+RichText = Annotated[str, PlainValidator(_rich)]
+"""Markup where it is `Markup`; any other text is shown literally."""
+
+PlainText = Annotated[str, BeforeValidator(_plain)]
+"""Shown as typed, on every surface."""
 
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    @classmethod
+    def stored(cls, payload: Any) -> Self:
+        """The model from its JSON form as stored (in the outbox, or a form kept for later)."""
+        return cls.model_validate(payload, context=STORED)
+
 
 class Button(_Frozen):
     """A button that triggers `action` with `value`, or opens `url` (or both)."""
 
-    label: str
+    label: PlainText
     action: str
     value: str = ""
     url: str | None = None
@@ -28,15 +67,15 @@ class Button(_Frozen):
 
 class Header(_Frozen):
     kind: Literal["header"] = "header"
-    text: str
+    text: PlainText
 
 
 class Section(_Frozen):
     """Markdown-ish text (`*bold*`, `_italic_`, links), optional two-column fields."""
 
     kind: Literal["section"] = "section"
-    text: str = ""
-    fields: tuple[str, ...] = ()
+    text: RichText = ""
+    fields: tuple[RichText, ...] = ()
     button: Button | None = None
 
 
@@ -49,14 +88,14 @@ class Context(_Frozen):
     """A small, muted line: who, when, why."""
 
     kind: Literal["context"] = "context"
-    text: str
+    text: RichText
 
 
 class Image(_Frozen):
     kind: Literal["image"] = "image"
     url: str
-    alt: str
-    title: str | None = None
+    alt: PlainText
+    title: PlainText | None = None
 
 
 class Divider(_Frozen):
@@ -71,22 +110,22 @@ Block = Annotated[
 class Message(_Frozen):
     """A message: `text` is the notification and plain-text fallback."""
 
-    text: str
+    text: RichText
     blocks: tuple[Block, ...] = ()
 
 
 class Option(_Frozen):
     value: str
-    label: str
+    label: PlainText
 
 
 class TextField(_Frozen):
     kind: Literal["text"] = "text"
     name: str
-    label: str
-    initial: str = ""
-    placeholder: str = ""
-    hint: str = ""
+    label: PlainText
+    initial: PlainText = ""
+    placeholder: PlainText = ""
+    hint: PlainText = ""
     multiline: bool = False
     max_length: int | None = None
     optional: bool = False
@@ -95,11 +134,11 @@ class TextField(_Frozen):
 class SelectField(_Frozen):
     kind: Literal["select"] = "select"
     name: str
-    label: str
+    label: PlainText
     options: tuple[Option, ...]
     initial: tuple[str, ...] = ()
     multi: bool = False
-    hint: str = ""
+    hint: PlainText = ""
     optional: bool = False
 
 
@@ -108,10 +147,10 @@ class UserField(_Frozen):
 
     kind: Literal["user"] = "user"
     name: str
-    label: str
+    label: PlainText
     initial: tuple[str, ...] = ()
     multi: bool = False
-    hint: str = ""
+    hint: PlainText = ""
     optional: bool = False
 
 
@@ -120,19 +159,19 @@ class ChannelField(_Frozen):
 
     kind: Literal["channel"] = "channel"
     name: str
-    label: str
+    label: PlainText
     initial: tuple[str, ...] = ()
     multi: bool = False
-    hint: str = ""
+    hint: PlainText = ""
     optional: bool = False
 
 
 class DateField(_Frozen):
     kind: Literal["date"] = "date"
     name: str
-    label: str
+    label: PlainText
     initial: str = ""  # ISO date
-    hint: str = ""
+    hint: PlainText = ""
     optional: bool = False
 
 
@@ -145,8 +184,8 @@ class Form(_Frozen):
     """A modal or dialog: `intro` blocks above the fields, `state` carried back on submit."""
 
     form_id: str
-    title: str
-    submit_label: str = "Submit"
+    title: PlainText
+    submit_label: PlainText = "Submit"
     intro: tuple[Block, ...] = ()
     fields: tuple[FormField, ...] = ()
     state: str = ""

@@ -18,6 +18,7 @@ from handlers.errors import NotFound
 from handlers.impact import Period, PersonFigures, RequestOutcome
 from handlers.interactions import Action, Reply
 from handlers.lifecycle import LABELS, Status
+from handlers.markup import Markup, md, mention
 from handlers.messages import Block, Button, Buttons, Message, Section
 from handlers.messages import Context as ContextLine
 from handlers.quiet_hours import zone
@@ -47,14 +48,14 @@ def toggle_button(on: bool) -> Button:
     return Button(label="Turn on weekly notes", action=TOGGLE, value="on")
 
 
-def _names(users: tuple[str, ...]) -> str:
-    shown = [f"<@{u}>" for u in users[:SHOWN_SHARERS]]
+def _names(users: tuple[str, ...]) -> Markup:
+    shown = [mention(u) for u in users[:SHOWN_SHARERS]]
     if len(users) > SHOWN_SHARERS:
-        shown.append(f"{len(users) - SHOWN_SHARERS} more")
-    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
+        shown.append(Markup(f"{len(users) - SHOWN_SHARERS} more"))
+    return shown[0] if len(shown) == 1 else Markup(", ").join(shown[:-1]) + " and " + shown[-1]
 
 
-def _outcome(o: RequestOutcome) -> str:
+def _outcome(o: RequestOutcome) -> Markup:
     status = Status(o.status)
     if status == Status.PUBLISHED and o.post_title:
         travelled = (
@@ -63,10 +64,10 @@ def _outcome(o: RequestOutcome) -> str:
             + " this week"
         )
         if o.post_title.strip().casefold() == o.topic.strip().casefold():
-            return f"• *{o.topic}* was published{travelled}"
-        return f"• *{o.topic}* became *{o.post_title}*{travelled}"
+            return md("• *{}* was published{}", o.topic, travelled)
+        return md("• *{}* became *{}*{}", o.topic, o.post_title, travelled)
     by = (
-        f" by <@{o.assignee}>"
+        md(" by {}", mention(o.assignee))
         if o.assignee
         and status
         in (
@@ -74,35 +75,39 @@ def _outcome(o: RequestOutcome) -> str:
             Status.IN_REVIEW,
             Status.CHANGES_REQUESTED,
         )
-        else ""
+        else Markup()
     )
-    return f"• *{o.topic}* — {LABELS[status]}{by}"
+    return md("• *{}* — {}{}", o.topic, LABELS[status], by)
 
 
 def note(
     person: PersonFigures | None, outcomes: list[RequestOutcome], period_label: str
 ) -> Message | None:
     """One person's note, or None when they have nothing to hear this week."""
-    parts: list[str] = []
+    parts: list[Markup] = []
     if person is not None and (person.post_shares or person.post_clicks or person.post_wins):
-        line = (
-            f"*Your posts* were shared {plural(person.post_shares, 'time')} and brought "
-            f"{plural(person.post_clicks, 'click')}"
+        line = md(
+            "*Your posts* were shared {} and brought {}",
+            plural(person.post_shares, "time"),
+            plural(person.post_clicks, "click"),
         )
         if person.post_wins:
             line += f"; {plural(person.post_wins, 'win')} credited them"
         if person.sharers:
-            line += f". Shared by {_names(person.sharers)}"
+            line += md(". Shared by {}", _names(person.sharers))
         parts.append(line + ".")
     if outcomes:
         lines = [_outcome(o) for o in outcomes[:SHOWN_REQUESTS]]
         if len(outcomes) > SHOWN_REQUESTS:
-            lines.append(f"• and {len(outcomes) - SHOWN_REQUESTS} more")
-        parts.append("*Your requests*\n" + "\n".join(lines))
+            lines.append(Markup(f"• and {len(outcomes) - SHOWN_REQUESTS} more"))
+        parts.append(md("*Your requests*\n{}", Markup("\n").join(lines)))
     if person is not None and (person.shares or person.clicks):
         parts.append(
-            f"*Your shares:* {plural(person.shares, 'share')} this week; your links brought "
-            f"{plural(person.clicks, 'click')}."
+            md(
+                "*Your shares:* {} this week; your links brought {}.",
+                plural(person.shares, "share"),
+                plural(person.clicks, "click"),
+            )
         )
     if not parts:
         return None
@@ -159,8 +164,10 @@ async def toggle(ctx: Context, action: Action) -> Reply:
                 text="Weekly notes are on: on digest day you'll hear what your part did.",
                 blocks=(
                     Section(
-                        text="Weekly notes are *on*: on digest day you'll hear what your "
-                        "shares, posts and requests did."
+                        text=Markup(
+                            "Weekly notes are *on*: on digest day you'll hear what your "
+                            "shares, posts and requests did."
+                        )
                     ),
                     Buttons(buttons=(toggle_button(True),)),
                 ),
@@ -170,7 +177,9 @@ async def toggle(ctx: Context, action: Action) -> Reply:
         message=Message(
             text="Weekly notes are off. Turn them back on any time from `stats`.",
             blocks=(
-                Section(text="Weekly notes are *off*. Turn them back on any time from `stats`."),
+                Section(
+                    text=Markup("Weekly notes are *off*. Turn them back on any time from `stats`.")
+                ),
                 Buttons(buttons=(toggle_button(False),)),
             ),
         )

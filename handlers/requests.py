@@ -14,6 +14,7 @@ from handlers.context import Context, dm
 from handlers.errors import FormInvalid, InvalidTransition, NotFound
 from handlers.interactions import NO_REPLY, Action, Command, Reply, Submission
 from handlers.lifecycle import ACTIVE, LABELS, Status
+from handlers.markup import Markup, md
 from handlers.messages import (
     Button,
     Buttons,
@@ -84,8 +85,10 @@ def request_form(
     if similar:
         intro = (
             Section(
-                text="*Colleagues already asked something close.* "
-                "A +1 tells experts the demand is real:"
+                text=Markup(
+                    "*Colleagues already asked something close.* "
+                    "A +1 tells experts the demand is real:"
+                )
             ),
             *(
                 ContextLine(text=f"• {r.topic} — {home.demand(votes)} · {LABELS[Status(r.status)]}")
@@ -345,7 +348,7 @@ def _captured(request: ContentRequest) -> Message:
     return Message(
         text=f"Request captured: {request.topic}",
         blocks=(
-            Section(text=f"✅ *Request captured:* {request.topic}"),
+            Section(text=md("✅ *Request captured:* {}", request.topic)),
             ContextLine(
                 text=f"I'll look for colleagues who know this topic{due}. "
                 "Colleagues can +1 it from their Flywheel home."
@@ -359,8 +362,12 @@ def _form_invitation(topic: str, similar: list[tuple[ContentRequest, int]]) -> M
     for request, votes in similar:
         blocks.append(
             Section(
-                text=f"*Already asked:* {request.topic}\n"
-                f"{home.demand(votes)} · {LABELS[Status(request.status)]}",
+                text=md(
+                    "*Already asked:* {}\n{} · {}",
+                    request.topic,
+                    home.demand(votes),
+                    LABELS[Status(request.status)],
+                ),
                 button=Button(label="+1", action="request_vote", value=str(request.id)),
             )
         )

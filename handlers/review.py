@@ -13,6 +13,7 @@ from handlers.context import Context, dm
 from handlers.errors import FormInvalid, InvalidTransition, NotAllowed, NotFound
 from handlers.interactions import NO_REPLY, Action, Reply, Submission
 from handlers.lifecycle import Status, move
+from handlers.markup import md, quoted
 from handlers.members import is_admin, mention
 from handlers.messages import (
     Button,
@@ -87,7 +88,7 @@ def _closed_review(version: DraftVersion, line: str) -> Message:
     return Message(
         text=line,
         blocks=(
-            Section(text=f"*{version.title}* — version {version.version}"),
+            Section(text=md("*{}* — version {}", version.title, version.version)),
             ContextLine(text=line),
         ),
     )
@@ -174,7 +175,7 @@ async def approve(ctx: Context, action: Action) -> Reply:
     ctx.session.add(post)
     await move(ctx.session, request, Status.PUBLISHED, ctx.now)
     _audit(ctx, draft, request, version.version, "approved", None)
-    await _close_review_messages(ctx, draft, version, f"✅ Approved by {mention(ctx.member)}.")
+    await _close_review_messages(ctx, draft, version, md("✅ Approved by {}.", mention(ctx.member)))
     author = await ctx.session.get(Member, draft.author_id)
     requester = await ctx.session.get(Member, request.requester_id)
     assert author is not None and requester is not None
@@ -185,8 +186,8 @@ async def approve(ctx: Context, action: Action) -> Reply:
         Message(
             text=f"Your request is live: {version.title}",
             blocks=(
-                Section(text=f"🎉 Your request is live: *{version.title}*"),
-                ContextLine(text=f"Written by {mention(author)} for “{request.topic}”."),
+                Section(text=md("🎉 Your request is live: *{}*", version.title)),
+                ContextLine(text=md("Written by {} for “{}”.", mention(author), request.topic)),
             ),
         ),
         key=f"post:{draft.id}:requester",
@@ -196,9 +197,11 @@ async def approve(ctx: Context, action: Action) -> Reply:
         Message(
             text=f"Thank you — it's live: {version.title}",
             blocks=(
-                Section(text=f"Thank you — *{version.title}* is live."),
+                Section(text=md("Thank you — *{}* is live.", version.title)),
                 ContextLine(
-                    text=f"Approved by {mention(ctx.member)}. {mention(requester)} has been told."
+                    text=md(
+                        "Approved by {}. {} has been told.", mention(ctx.member), mention(requester)
+                    )
                 ),
             ),
         ),
@@ -222,7 +225,7 @@ async def open_decision(ctx: Context, action: Action) -> Reply:
             form_id=FORM_ID,
             title="Ask for changes" if changes else "Reject the draft",
             submit_label="Send" if changes else "Reject",
-            intro=(Section(text=f"*{version.title}* — version {version.version}"),),
+            intro=(Section(text=md("*{}* — version {}", version.title, version.version)),),
             fields=(
                 TextField(
                     name="comment",
@@ -264,7 +267,7 @@ async def decide(ctx: Context, submission: Submission) -> Reply:
         draft.status = "changes_requested"
         _audit(ctx, draft, request, version.version, "changes_requested", comment)
         await _close_review_messages(
-            ctx, draft, version, f"✏️ Changes requested by {mention(ctx.member)}."
+            ctx, draft, version, md("✏️ Changes requested by {}.", mention(ctx.member))
         )
         await ctx.send(
             dm(author.user_id),
@@ -272,10 +275,14 @@ async def decide(ctx: Context, submission: Submission) -> Reply:
                 text=f"Changes requested on {version.title}",
                 blocks=(
                     Section(
-                        text=f"{mention(ctx.member)} asked for changes on "
-                        f"*{version.title}* (version {version.version}):"
+                        text=md(
+                            "{} asked for changes on *{}* (version {}):",
+                            mention(ctx.member),
+                            version.title,
+                            version.version,
+                        )
                     ),
-                    Section(text=f"> {comment}"),
+                    Section(text=quoted(comment)),
                     Buttons(
                         buttons=(
                             Button(
@@ -295,7 +302,10 @@ async def decide(ctx: Context, submission: Submission) -> Reply:
             raise InvalidTransition("Someone decided on this draft a moment ago.")
         draft.status = "rejected"
         _audit(ctx, draft, request, version.version, "rejected", comment)
-        await _close_review_messages(ctx, draft, version, f"Rejected by {mention(ctx.member)}.")
+        await _close_review_messages(
+            ctx, draft, version, md("Rejected by {}.", mention(ctx.member))
+        )
+
         for person, key in ((author, "author"), (requester, "requester")):
             await ctx.send(
                 dm(person.user_id),

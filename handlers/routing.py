@@ -22,6 +22,7 @@ from handlers.context import Context, Scope, channel, dm
 from handlers.errors import FormInvalid, InvalidTransition, NotAllowed, NotFound
 from handlers.interactions import NO_REPLY, Action, Actor, Reply, Submission
 from handlers.lifecycle import Status, move
+from handlers.markup import Markup, md
 from handlers.matching import Candidate, ExpertLoad, rank_experts
 from handlers.members import ensure_member, mention
 from handlers.messages import (
@@ -71,17 +72,17 @@ def ping_message(
     request: ContentRequest, requester: Member, votes: int, reasons: Sequence[str]
 ) -> Message:
     """The nudge an expert receives: the question, who asks and why, and why them."""
-    fields = [f"*Demand*\n{home.demand(votes)}"]
+    fields = [md("*Demand*\n{}", home.demand(votes))]
     if request.needed_by:
-        fields.append(f"*Needed by*\n{request.needed_by:%a %d %b %Y}")
+        fields.append(md("*Needed by*\n{:%a %d %b %Y}", request.needed_by))
     if request.audience:
-        fields.append(f"*Audience*\n{request.audience}")
-    blocks: list[Any] = [Section(text=f"{mention(requester)} asks: *{request.topic}*")]
+        fields.append(md("*Audience*\n{}", request.audience))
+    blocks: list[Any] = [Section(text=md("{} asks: *{}*", mention(requester), request.topic))]
     if request.context:
         blocks.append(Section(text=clip(request.context, 600)))
     blocks.append(Section(fields=tuple(fields)))
     if reasons:
-        blocks.append(ContextLine(text="Why you: " + "; ".join(reasons)))
+        blocks.append(ContextLine(text=Markup("Why you: ") + Markup("; ").join(reasons)))
     value = str(request.id)
     blocks.append(
         Buttons(
@@ -99,7 +100,9 @@ def ping_message(
 
 
 def _closed_ping(request: ContentRequest, line: str) -> Message:
-    return Message(text=line, blocks=(Section(text=f"*{request.topic}*"), ContextLine(text=line)))
+    return Message(
+        text=line, blocks=(Section(text=md("*{}*", request.topic)), ContextLine(text=line))
+    )
 
 
 def _due(request: ContentRequest, now: datetime) -> str:
@@ -284,7 +287,7 @@ async def _decline_unmet(scope: Scope, request: ContentRequest) -> None:
         Message(
             text=f"I couldn't find an expert for “{request.topic}” this time.",
             blocks=(
-                Section(text=f"I couldn't find an expert for *{request.topic}* this time."),
+                Section(text=md("I couldn't find an expert for *{}* this time.", request.topic)),
                 ContextLine(
                     text="Everyone I could ask was busy or passed. It stays on the board as "
                     "unmet demand, where admins and colleagues can see it — and a +1 from "
@@ -303,8 +306,12 @@ async def _decline_unmet(scope: Scope, request: ContentRequest) -> None:
                 text=f"Unmet demand: {request.topic}",
                 blocks=(
                     Section(
-                        text=f"*Unmet demand:* {request.topic}\n"
-                        f"asked by {mention(requester)} · {home.demand(votes)}"
+                        text=md(
+                            "*Unmet demand:* {}\nasked by {} · {}",
+                            request.topic,
+                            mention(requester),
+                            home.demand(votes),
+                        )
                     ),
                     ContextLine(
                         text="No expert could take it. Know someone? "
@@ -399,12 +406,18 @@ async def remind_assignees(scope: Scope) -> int:
                 text=f"A gentle reminder: “{request.topic}” is due {request.needed_by:%a %d %b}.",
                 blocks=(
                     Section(
-                        text=f"A gentle reminder: *{request.topic}* "
-                        f"is due {request.needed_by:%a %d %b}."
+                        text=md(
+                            "A gentle reminder: *{}* is due {:%a %d %b}.",
+                            request.topic,
+                            request.needed_by,
+                        )
                     ),
                     ContextLine(
-                        text=f"{mention(requester)} is counting on it. "
-                        "If you can't make it, tell them — that's fine too."
+                        text=md(
+                            "{} is counting on it. If you can't make it, tell them — "
+                            "that's fine too.",
+                            mention(requester),
+                        )
                     ),
                 ),
             ),
@@ -440,7 +453,7 @@ async def _already_taken(ctx: Context, request: ContentRequest) -> InvalidTransi
     if request.assignee_id is not None:
         assignee = await _member(ctx, request.assignee_id)
         who = "you" if assignee.id == ctx.member_id else mention(assignee)
-        return InvalidTransition(f"This request is already claimed by {who}.")
+        return InvalidTransition(md("This request is already claimed by {}.", who))
     return InvalidTransition(
         f"This request is no longer open ({Status(request.status).value.replace('_', ' ')})."
     )
@@ -466,7 +479,7 @@ async def claim(ctx: Context, action: Action) -> Reply:
         Message(
             text=f"You claimed “{request.topic}” — thank you!",
             blocks=(
-                Section(text=f"*{request.topic}*"),
+                Section(text=md("*{}*", request.topic)),
                 ContextLine(text=f"✅ You claimed this — thank you! Due {due}."),
                 Buttons(
                     buttons=(
@@ -488,14 +501,21 @@ async def claim(ctx: Context, action: Action) -> Reply:
         Message(
             text=f"{ctx.member.name or 'An expert'} is on “{request.topic}”.",
             blocks=(
-                Section(text=f"Good news: {mention(ctx.member)} is drafting *{request.topic}*."),
+                Section(
+                    text=md("Good news: {} is drafting *{}*.", mention(ctx.member), request.topic)
+                ),
                 ContextLine(text=f"Expect it by {due}. I'll tell you when it's live."),
             ),
         ),
         key=f"request:{request.id}:claimed",
     )
     return Reply.say(
-        f"It's yours: “{request.topic}”. {mention(requester)} knows, and expects it by {due}."
+        md(
+            "It's yours: “{}”. {} knows, and expects it by {}.",
+            request.topic,
+            mention(requester),
+            due,
+        )
     )
 
 
@@ -514,7 +534,7 @@ async def _withdraw_others(ctx: Context, request: ContentRequest, *, keep: Ping)
             await ctx.update(
                 f"ping:{other.id}",
                 _closed_ping(
-                    request, f"Claimed by {mention(ctx.member)} — thanks for being there."
+                    request, md("Claimed by {} — thanks for being there.", mention(ctx.member))
                 ),
                 key=f"ping:{other.id}:withdrawn",
             )
@@ -531,7 +551,7 @@ async def open_suggest(ctx: Context, action: Action) -> Reply:
             form_id=SUGGEST_FORM,
             title="Suggest a colleague",
             submit_label="Suggest",
-            intro=(Section(text=f"Who could answer *{clip(request.topic, 200)}*?"),),
+            intro=(Section(text=md("Who could answer *{}*?", clip(request.topic, 200))),),
             fields=(
                 UserField(name="colleague", label="Colleague"),
                 TextField(
@@ -575,7 +595,7 @@ async def suggest(ctx: Context, submission: Submission) -> Reply:
     if profile is None:
         profile = Actor(user_id=user_id)
     colleague = await ensure_member(ctx.session, ctx.workspace, profile, ctx.now)
-    reasons = [f"suggested by {mention(ctx.member)}" + (f": “{note}”" if note else "")]
+    reasons = [md("suggested by {}", mention(ctx.member)) + (f": “{note}”" if note else "")]
     if (
         await ping(
             ctx, request, colleague, round_=mine.round, reasons=reasons, suggested_by=ctx.member
@@ -587,7 +607,7 @@ async def suggest(ctx: Context, submission: Submission) -> Reply:
     ctx.session.add(mine)
     await ctx.update(
         f"ping:{mine.id}",
-        _closed_ping(request, f"You suggested {mention(colleague)} — thank you."),
+        _closed_ping(request, md("You suggested {} — thank you.", mention(colleague))),
         key=f"ping:{mine.id}:passed",
     )
     return NO_REPLY
@@ -604,7 +624,9 @@ async def open_decline(ctx: Context, action: Action) -> Reply:
             submit_label="Pass",
             intro=(
                 Section(
-                    text=f"No problem — I'll ask someone else about *{clip(request.topic, 200)}*."
+                    text=md(
+                        "No problem — I'll ask someone else about *{}*.", clip(request.topic, 200)
+                    )
                 ),
             ),
             fields=(

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers import captions, composer, home, tracking
+from handlers import captions, composer, home, markup, tracking
 from handlers.context import Context, Scope
 from handlers.errors import DomainError, NotFound
 from handlers.interactions import NO_REPLY, Action, Reply, Submission
+from handlers.markup import Markup, md, quoted
 from handlers.messages import (
     Block,
     Button,
@@ -66,6 +67,12 @@ def post_address(post: Post, public_base_url: str) -> str:
     if post.canonical_url and tracking.web_address(post.canonical_url):
         return post.canonical_url
     return tracking.page_url(public_base_url, post)
+
+
+def headline(post: Post, public_base_url: str) -> Markup:
+    """The post's title, linked to where it can be read, over its summary."""
+    title = md("*{}*", markup.link(post_address(post, public_base_url), post.title))
+    return md("{}\n{}", title, post.summary) if post.summary.strip() else title
 
 
 def intent_url(public_base_url: str, link: TrackedLink) -> str:
@@ -117,12 +124,13 @@ def share_message(
     public_base_url: str,
 ) -> Message:
     """The message that asks one person to share one post, in their own words."""
-    address = post_address(post, public_base_url)
     blocks: list[Block] = [
-        Section(text=f"*<{address}|{post.title}>*\n{post.summary}".strip()),
+        Section(text=headline(post, public_base_url)),
         Section(
-            text="*Suggested caption* — make it yours:\n> "
-            + composer.shorten(caption, CAPTION_SHOWN).replace("\n", "\n> ")
+            text=md(
+                "*Suggested caption* — make it yours:\n{}",
+                quoted(composer.shorten(caption, CAPTION_SHOWN)),
+            )
         ),
         Buttons(
             buttons=(

@@ -13,6 +13,7 @@ from handlers.context import Context, Scope
 from handlers.impact import Period
 from handlers.interactions import Command, Reply
 from handlers.lifecycle import Status
+from handlers.markup import labelled
 from handlers.messages import Block, Button, Buttons, Divider, Header, Message, Section
 from handlers.messages import Context as ContextLine
 from handlers.quiet_hours import zone
@@ -70,27 +71,29 @@ async def show(ctx: Context, command: Command) -> Reply:
         Header(text="This week so far"),
         Section(
             fields=(
-                f"*Requests*\n{program.requests:,}",
-                f"*Claimed by experts*\n{claimed:,}",
-                f"*Waiting for an expert*\n{waiting:,}",
-                f"*Published posts*\n{program.posts:,}",
-                f"*Shares*\n{program.shares:,}",
-                f"*Clicks*\n{program.clicks:,}",
-                f"*Wins*\n{program.wins:,}",
-                f"*People taking part*\n{program.participants:,}",
+                labelled("Requests", f"{program.requests:,}"),
+                labelled("Claimed by experts", f"{claimed:,}"),
+                labelled("Waiting for an expert", f"{waiting:,}"),
+                labelled("Published posts", f"{program.posts:,}"),
+                labelled("Shares", f"{program.shares:,}"),
+                labelled("Clicks", f"{program.clicks:,}"),
+                labelled("Wins", f"{program.wins:,}"),
+                labelled("People taking part", f"{program.participants:,}"),
             )
         ),
         Header(text="You"),
         Section(
             fields=(
-                f"*Requests made*\n{mine.requests:,}",
-                f"*Expert pings answered*\n{answered:,}",
-                f"*Posts published*\n{mine.posts:,}",
-                f"*Your posts*\n{plural(mine.post_shares, 'share')}, "
-                f"{plural(mine.post_clicks, 'click')}",
-                f"*Your shares*\n{mine.shares:,}",
-                f"*Clicks on your links*\n{mine.clicks:,}",
-                f"*Wins you logged*\n{mine.wins_logged:,}",
+                labelled("Requests made", f"{mine.requests:,}"),
+                labelled("Expert pings answered", f"{answered:,}"),
+                labelled("Posts published", f"{mine.posts:,}"),
+                labelled(
+                    "Your posts",
+                    f"{plural(mine.post_shares, 'share')}, {plural(mine.post_clicks, 'click')}",
+                ),
+                labelled("Your shares", f"{mine.shares:,}"),
+                labelled("Clicks on your links", f"{mine.clicks:,}"),
+                labelled("Wins you logged", f"{mine.wins_logged:,}"),
             )
         ),
     ]
@@ -111,7 +114,7 @@ async def show(ctx: Context, command: Command) -> Reply:
     unmet = await home.unmet_demand(ctx)
     if unmet:
         blocks += [Divider(), Header(text="Unmet demand")]
-        blocks += [Section(text=f"*{r.topic}*\n{home.demand(votes)}") for r, votes in unmet]
+        blocks += [Section(text=labelled(r.topic, home.demand(votes))) for r, votes in unmet]
         blocks.append(
             ContextLine(
                 text="Know someone who could answer? Ask them to add the topic with `expert`."

@@ -13,6 +13,7 @@ from sqlmodel import col, select
 
 from handlers.context import Context, dm
 from handlers.interactions import Action, Command, Reply, Submission
+from handlers.markup import md, quoted
 from handlers.members import mention
 from handlers.messages import (
     Button,
@@ -227,9 +228,9 @@ def _thanks(win: Win, post: Post, seller: Member) -> Message:
     return Message(
         text=f"Your post helped: {what}",
         blocks=(
-            Section(text=f"🏆 *Your post helped:* {what}\n“{post.title}”"),
-            Section(text=f"> {win.description}"),
-            ContextLine(text=f"Logged by {mention(seller)}."),
+            Section(text=md("🏆 *Your post helped:* {}\n“{}”", what, post.title)),
+            Section(text=quoted(win.description)),
+            ContextLine(text=md("Logged by {}.", mention(seller))),
         ),
     )
 

@@ -25,6 +25,7 @@ from adapters.console.sender import ConsoleSender
 from adapters.console.session import run_console
 from bot.app import Flywheel, build
 from bot.settings import load_settings
+from handlers.markup import md, mention
 from handlers.messages import Button, Buttons, Message, Section
 from handlers.ports import Delivery, PermanentError
 from storage import outbox
@@ -309,7 +310,7 @@ async def test_buttons_in_someone_elses_dm_wait_for_them(app: Flywheel, bot: Con
             payload=Message(
                 text="Colleagues want this",
                 blocks=(
-                    Section(text=f"<@dana> asked: *{request.topic}*"),
+                    Section(text=md("{} asked: *{}*", mention("dana"), request.topic)),
                     Buttons(
                         buttons=(Button(label="+1", action="request_vote", value=str(request.id)),)
                     ),

@@ -30,6 +30,7 @@ from adapters.teams.cards import (
     parse_submit,
     size,
 )
+from handlers.markup import Markup
 from handlers.messages import (
     Button,
     Buttons,
@@ -126,12 +127,12 @@ def of_type(card: dict[str, Any], kind: str) -> list[dict[str, Any]]:
 
 
 EVERY_BLOCK = Message(
-    text="New request: *Zero-downtime migrations*",
+    text=Markup("New request: *Zero-downtime migrations*"),
     blocks=(
         Header(text="New request"),
         Section(
-            text="*Zero-downtime migrations* asked by <@U1>",
-            fields=("*Due*\nFriday", "*Votes*\n3", "*Topic*\npostgres"),
+            text=Markup("*Zero-downtime migrations* asked by <@U1>"),
+            fields=(Markup("*Due*\nFriday"), Markup("*Votes*\n3"), Markup("*Topic*\npostgres")),
             button=Button(label="+1", action="request_vote", value="42"),
         ),
         Divider(),
@@ -142,7 +143,7 @@ EVERY_BLOCK = Message(
                 Button(label="Open", action="open_link", url="https://example.com/r/42"),
             )
         ),
-        Context(text="Asked 2 hours ago · _why you_: you listed postgres"),
+        Context(text=Markup("Asked 2 hours ago · _why you_: you listed postgres")),
         Image(url="https://example.com/chart.png", alt="Clicks per day", title="This week"),
     ),
 )
@@ -212,7 +213,7 @@ def test_every_block_kind_renders(card_validator: jsonschema.protocols.Validator
 
 
 def test_a_message_without_blocks_is_its_text() -> None:
-    card = message_card(Message(text="Thanks, *Bob*!\nSee you"))
+    card = message_card(Message(text=Markup("Thanks, *Bob*!\nSee you")))
     assert texts(card) == ["Thanks, **Bob**!\n\nSee you"]
     assert "actions" not in card
 
@@ -244,15 +245,15 @@ def test_a_leading_or_trailing_divider_draws_nothing() -> None:
     ],
 )
 def test_neutral_markdown_becomes_adaptive_card_markdown(neutral: str, markdown: str) -> None:
-    assert texts(message_card(Message(text=neutral))) == [markdown]
+    assert texts(message_card(Message(text=Markup(neutral)))) == [markdown]
 
 
 def test_mentions_become_teams_mentions_with_entities() -> None:
     message = Message(
         text="x",
         blocks=(
-            Section(text="<@U1> asked <@U2>; <@U1> again"),
-            Context(text="cc <@U3|carol> and <@U4>"),
+            Section(text=Markup("<@U1> asked <@U2>; <@U1> again")),
+            Context(text=Markup("cc <@U3|carol> and <@U4>")),
             Buttons(buttons=(Button(label="Thank <@U1>", action="thank", value="U1"),)),
         ),
     )
@@ -261,8 +262,8 @@ def test_mentions_become_teams_mentions_with_entities() -> None:
         "<at>Alice Smith</at> asked <at>Bob Ops</at>; <at>Alice Smith</at> again",
         "cc <at>carol</at> and <at>José Núñez</at>",
     ]
-    # A button title has no markdown: the name reads plainly there.
-    assert of_type(card, "Action.Submit")[0]["title"] == "Thank @Alice Smith"
+    # A button title is plain text: never markup, never a mention.
+    assert of_type(card, "Action.Submit")[0]["title"] == "Thank <@U1>"
     assert card["msteams"]["entities"] == [
         {
             "type": "mention",
@@ -285,7 +286,7 @@ def test_mentions_become_teams_mentions_with_entities() -> None:
 
 def test_without_names_mentions_read_plainly_and_carry_no_entities() -> None:
     card = message_card(
-        Message(text="<@U9> claimed it", blocks=(Section(text="<@U9> claimed it"),))
+        Message(text=Markup("<@U9> claimed it"), blocks=(Section(text=Markup("<@U9> claimed it")),))
     )
     assert texts(card) == ["someone claimed it"]
     assert card["fallbackText"] == "someone claimed it"
@@ -302,7 +303,7 @@ def test_long_texts_and_lists_are_cut_to_teams_limits(
         text="t" * 5000,
         blocks=(
             Header(text="h" * 400),
-            Section(text="s" * 5000, fields=tuple(f"*F{i}*\nv" for i in range(14))),
+            Section(text="s" * 5000, fields=tuple(Markup(f"*F{i}*\nv") for i in range(14))),
             Buttons(
                 buttons=tuple(
                     Button(label=f"b{i}" * 40, action="a", value=str(i)) for i in range(30)
@@ -327,7 +328,7 @@ def test_long_texts_and_lists_are_cut_to_teams_limits(
 def test_an_oversized_message_is_shortened_with_a_note(
     card_validator: jsonschema.protocols.Validator,
 ) -> None:
-    sections = tuple(Section(text=f"<@U{i}> " + "é" * 2900) for i in range(20))
+    sections = tuple(Section(text=Markup(f"<@U{i}> ") + "é" * 2900) for i in range(20))
     card = message_card(
         Message(text="digest", blocks=(Header(text="Digest"), *sections)),
         names={f"U{i}": f"Person {i}" for i in range(20)},
@@ -357,7 +358,10 @@ EVERY_FIELD = Form(
     title="Request content",
     submit_label="Send request",
     state="req:42",
-    intro=(Section(text="Tell us *what* you need."), Context(text="Experts answer within a day.")),
+    intro=(
+        Section(text=Markup("Tell us *what* you need.")),
+        Context(text="Experts answer within a day."),
+    ),
     fields=(
         TextField(name="topic", label="Topic", placeholder="e.g. zero-downtime", max_length=200),
         TextField(name="context", label="Context", multiline=True, optional=True, hint="Why now?"),

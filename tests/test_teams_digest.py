@@ -53,7 +53,7 @@ DIGEST = "19:digest@thread.tacv2"
 GONE = "19:gone@thread.tacv2"
 DELETED = "19:deleted@thread.tacv2"
 SEND = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)  # Monday 09:00 in Paris
-# A channel name with what must not break the `<#id|name>` token or the JSON around it.
+# A channel name with what must not break a reference or the JSON around it: shown as named.
 TRICKY = 'Wins "EMEA" | 2026'
 
 
@@ -421,7 +421,7 @@ async def test_stats_and_digest_preview_in_teams_and_private_answers_asked_in_a_
     preview = teams.last(alice)
     assert preview.text.startswith(
         "Preview, only for you. It goes out Monday 30 November at 09:00 (Europe/Paris) in "
-        '#Acme › Wins "EMEA" 2026; the figures will move until then.\n'
+        '#Acme › Wins "EMEA" | 2026; the figures will move until then.\n'
         "Flywheel weekly · 23 – 29 Nov 2026"
     )
     assert element(preview.card, "Image") == []  # the chart is drawn when the digest is sent

@@ -57,12 +57,28 @@ class Style:
 PLAIN = Style()
 
 
+# Terminal control sequences a person could type: escapes, bells, carriage returns.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def shown(text: str) -> str:
+    """Text shown as typed, without the control characters that would drive the terminal."""
+    return _CONTROLS.sub("", text)
+
+
 def inline(text: str, style: Style = PLAIN) -> str:
-    """Markdown-ish text as terminal text: emphasis dropped (or styled), mentions as @name."""
-    text = markup.ANGLED.sub(_angled, text)
-    text = markup.BOLD.sub(lambda m: style.bold(m.group(1)), text)
-    text = markup.ITALIC.sub(lambda m: style.italic(m.group(1)), text)
-    return markup.STRIKE.sub(lambda m: m.group(1), text)
+    """Rich text as terminal text: emphasis dropped (or styled), mentions as @name.
+
+    User text inside it is shown as typed.
+    """
+
+    def read(skeleton: str) -> str:
+        skeleton = markup.ANGLED.sub(_angled, skeleton)
+        skeleton = markup.BOLD.sub(lambda m: style.bold(m.group(1)), skeleton)
+        skeleton = markup.ITALIC.sub(lambda m: style.italic(m.group(1)), skeleton)
+        return markup.STRIKE.sub(lambda m: m.group(1), skeleton)
+
+    return markup.render(text, read, shown)
 
 
 def _angled(match: re.Match[str]) -> str:
@@ -102,7 +118,8 @@ def button_label(button: Button, number: int | None, style: Style = PLAIN) -> st
     """`[2] +1`; a link button says where it goes."""
     mark = "" if number is None else f"[{number}] "
     arrow = " ↗" if button.url else ""
-    label = style.bold(button.label) if button.style == "primary" else button.label
+    label = shown(button.label)
+    label = style.bold(label) if button.style == "primary" else label
     return f"{mark}{label}{arrow}"
 
 
@@ -120,7 +137,7 @@ def render_blocks(
     for block in blocks:
         match block:
             case Header(text=text):
-                lines.append(style.bold(f"== {inline(text)} =="))
+                lines.append(style.bold(f"== {shown(text)} =="))
             case Section(text=text, fields=fields, button=button):
                 body = inline(text, style).splitlines() if text else []
                 body += [f"  {_field(field, style)}" for field in fields]
@@ -136,7 +153,7 @@ def render_blocks(
             case Context(text=text):
                 lines += [style.dim(line) for line in inline(text, style).splitlines()]
             case Image(url=url, alt=alt, title=title):
-                lines.append(f"[image: {inline(title or alt)}] {url}")
+                lines.append(f"[image: {shown(title or alt)}] {url}")
             case Divider():
                 lines.append(style.dim(DIVIDER))
     return Rendered(tuple(lines), tuple(buttons))
@@ -151,7 +168,7 @@ def render_message(message: Message, *, first: int = 1, style: Style = PLAIN) ->
 
 def form_heading(form: Form, style: Style = PLAIN) -> list[str]:
     """The form's title and intro, before its questions."""
-    lines = [style.bold(f"== {inline(form.title)} ==")]
+    lines = [style.bold(f"== {shown(form.title)} ==")]
     lines += render_blocks(form.intro, first=None, style=style).lines
     lines.append(
         style.dim(
@@ -172,7 +189,7 @@ def field_heading(field: FormField, *, answered: bool = False, style: Style = PL
     match field:
         case TextField(placeholder=placeholder, max_length=limit):
             if placeholder and not answered:
-                notes.append(f"e.g. {placeholder}")
+                notes.append(f"e.g. {shown(placeholder)}")
             if limit and limit >= LIMIT_WORTH_SAYING:
                 notes.append(f"up to {limit} characters")
         case SelectField(multi=multi):
@@ -183,16 +200,16 @@ def field_heading(field: FormField, *, answered: bool = False, style: Style = PL
             notes.append("channel names, comma-separated" if multi else "a channel name")
         case DateField():
             notes.append("YYYY-MM-DD")
-    label = style.bold(inline(field.label))
+    label = style.bold(shown(field.label))
     lines = [f"{label} ({'; '.join(notes)})" if notes else label]
     if isinstance(field, SelectField):
-        lines += [f"  [{i}] {inline(o.label)}" for i, o in enumerate(field.options, 1)]
+        lines += [f"  [{i}] {shown(o.label)}" for i, o in enumerate(field.options, 1)]
     return lines
 
 
 def _note(hint: str) -> str:
     """A hint as a note in parentheses: no closing full stop, no capital unless a name's."""
-    hint = inline(hint).strip().rstrip(".")
+    hint = shown(hint).strip().rstrip(".")
     if len(hint) > 1 and hint[0].isupper() and hint[1].islower():
         hint = hint[0].lower() + hint[1:]
     return hint
@@ -200,8 +217,10 @@ def _note(hint: str) -> str:
 
 def field_prompt(shown_default: str) -> str:
     """The input prompt under a question, with the answer Enter keeps."""
+    shown_default = shown(shown_default)
     if not shown_default:
         return "  > "
+
     if len(shown_default) > DEFAULT_SHOWN:
         shown_default = shown_default[: DEFAULT_SHOWN - 1].rstrip() + "…"
     return f"  [{shown_default}] > "

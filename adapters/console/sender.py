@@ -27,7 +27,7 @@ class ConsoleSender:
             # There is no home tab in a terminal; `home` shows the same view on demand.
             return Delivered()
         try:
-            message = Message.model_validate(delivery.payload)
+            message = Message.stored(delivery.payload)
         except ValidationError as error:
             raise PermanentError(f"not a message: {error.error_count()} problem(s)") from None
         if delivery.kind == "update":

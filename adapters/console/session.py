@@ -29,8 +29,8 @@ from adapters.console.render import (
     field_heading,
     field_prompt,
     form_heading,
-    inline,
     show_default,
+    shown,
 )
 from adapters.console.sender import ConsoleSender
 from handlers.interactions import Action, Command, Interaction, Reply, Submission
@@ -315,7 +315,7 @@ class ConsoleSession:
                 self.screen.say(
                     "Please check:",
                     *(
-                        f"  ✗ {inline(labels.get(name, name))}: {inline(error)}"
+                        f"  ✗ {shown(labels.get(name, name))}: {shown(error)}"
                         for name, error in reply.errors.items()
                     ),
                 )

@@ -2,12 +2,18 @@
 
 Text over a limit is cut with an ellipsis rather than rejected by Slack with
 `invalid_blocks`, which would lose the whole message.
+
+User text in mrkdwn is escaped as Slack prescribes (`&`, `<`, `>`), so `<!channel>` or
+`<https://evil.example|Reset your password>` typed by a person is shown, never obeyed.
+Plain-text objects are never parsed by Slack and carry user text as it is.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from handlers import markup
 from handlers.messages import (
     Block,
     Button,
@@ -61,8 +67,25 @@ def plain(text: str, limit: int) -> Json:
     return {"type": "plain_text", "text": clip(text, limit) or " ", "emoji": True}
 
 
-def mrkdwn(text: str, limit: int) -> Json:
-    return {"type": "mrkdwn", "text": clip(text, limit) or " "}
+_PARTIAL_ENTITY = re.compile(r"&[a-z]{0,3}$")
+
+
+def escape(text: str) -> str:
+    """User text for mrkdwn: Slack's three control characters as entities."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def text(value: str, limit: int) -> str:
+    """Neutral rich text as mrkdwn: Flywheel's markup as is, user text escaped, within `limit`."""
+    rendered = markup.render(value, lambda skeleton: skeleton, escape)
+    if len(rendered) <= limit:
+        return rendered
+    # A cut inside `&amp;` would show a stray `&am`.
+    return _PARTIAL_ENTITY.sub("", rendered[: limit - 1]) + "…"
+
+
+def mrkdwn(value: str, limit: int) -> Json:
+    return {"type": "mrkdwn", "text": text(value, limit) or " "}
 
 
 def button(b: Button) -> Json:
@@ -117,7 +140,7 @@ def blocks(items: tuple[Block, ...], limit: int = MAX_MESSAGE_BLOCKS) -> list[Js
 
 def message(m: Message) -> Json:
     """`chat.postMessage` / `chat.update` arguments for a message."""
-    return {"text": clip(m.text, FALLBACK_TEXT), "blocks": blocks(m.blocks)}
+    return {"text": text(m.text, FALLBACK_TEXT), "blocks": blocks(m.blocks)}
 
 
 def home_view(m: Message) -> Json:

@@ -37,7 +37,7 @@ class SlackSender:
             raise TransientError(f"{type(error).__name__}: {error}") from None
 
     async def _send(self, delivery: Delivery) -> Delivered:
-        message = Message.model_validate(delivery.payload)
+        message = Message.stored(delivery.payload)
         target = delivery.target
         if delivery.kind == "home":
             await self.client.views_publish(user_id=target["home"], view=blocks.home_view(message))

@@ -190,9 +190,13 @@ class FlywheelTeamsBot(TeamsActivityHandler):  # type: ignore[misc]
         elif card_id:
             # The form is done: it turns into a note, so it cannot be sent twice.
             done = Message(text=f"✓ {form.title} — sent.")
-            await self._reply(turn_context, cards.message_card(done), done.text, replace=card_id)
+            await self._reply(
+                turn_context, cards.message_card(done), cards.summary(done), replace=card_id
+            )
         if reply.message is not None:
-            await self._reply(turn_context, cards.message_card(reply.message), reply.message.text)
+            await self._reply(
+                turn_context, cards.message_card(reply.message), cards.summary(reply.message)
+            )
 
     async def _shown_form(
         self, activity: Activity, actor: Actor, data: dict[str, Any]
@@ -209,7 +213,9 @@ class FlywheelTeamsBot(TeamsActivityHandler):  # type: ignore[misc]
         if reply.form is not None:
             await self._show_form(turn_context, actor, reply.form)
         if reply.message is not None:
-            await self._reply(turn_context, cards.message_card(reply.message), reply.message.text)
+            await self._reply(
+                turn_context, cards.message_card(reply.message), cards.summary(reply.message)
+            )
 
     async def _show_form(
         self,
@@ -269,7 +275,8 @@ class FlywheelTeamsBot(TeamsActivityHandler):  # type: ignore[misc]
             await turn_context.send_activity(card_activity(card, text))
 
     async def _say(self, turn_context: TurnContext, text: str) -> None:
-        await self._reply(turn_context, cards.message_card(Message(text=text)), text)
+        message = Message(text=text)
+        await self._reply(turn_context, cards.message_card(message), cards.summary(message))
 
     # -- invokes: the message extension's dialog --------------------------------------------
 
@@ -293,7 +300,7 @@ class FlywheelTeamsBot(TeamsActivityHandler):  # type: ignore[misc]
         if reply.form is not None:
             card = await self._form_card(activity, actor, reply.form, None, None)
             return _dialog(reply.form, card)
-        return _dialog_message(reply.message.text if reply.message else "Done.")
+        return _dialog_message(cards.summary(reply.message) if reply.message else "Done.")
 
     async def _submit_action(self, turn_context: TurnContext) -> InvokeResponse:
         """The dialog's form submitted: errors keep it open; otherwise it closes."""
@@ -325,7 +332,7 @@ class FlywheelTeamsBot(TeamsActivityHandler):  # type: ignore[misc]
                 reply.form, await self._form_card(activity, actor, reply.form, None, None)
             )
         if reply.message is not None:
-            return _dialog_message(reply.message.text)
+            return _dialog_message(cards.summary(reply.message))
         return _ok()
 
 

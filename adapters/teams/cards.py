@@ -58,6 +58,7 @@ BUTTONS = 25
 ACTIONS_PER_ROW = 6
 URL = 3000
 FALLBACK_TEXT = 3000
+SUMMARY = 200
 LABEL = 2000
 PLACEHOLDER = 150
 OPTION_TITLE = 75
@@ -74,7 +75,7 @@ NO_CHANNELS = "No channels to choose from yet: add Flywheel to a team first."
 
 Json = dict[str, Any]
 
-_TOKEN = re.compile("\x00(\\d+)\x00")
+_TOKEN = re.compile("\x01(\\d+)\x01")
 _NEWLINES = re.compile(r"\n+")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -93,34 +94,53 @@ def size(card: Json) -> int:
 
 
 class _Text:
-    """Translates markdown-ish text and collects the mentions it made."""
+    """Translates the neutral markup and collects the mentions it made.
 
-    def __init__(self, names: Mapping[str, str] | None = None) -> None:
+    User text is escaped for Adaptive Card markdown: emphasis, link brackets and list
+    markers are backslash-escaped, and an `<at>` tag typed by a person is broken with a
+    zero-width space, so only the mentions Flywheel made can ever match an entity.
+    """
+
+    def __init__(
+        self, names: Mapping[str, str] | None = None, channels: Mapping[str, str] | None = None
+    ) -> None:
         self.names = dict(names or {})
+        self.channels = dict(channels or {})
         self.mentions: dict[str, Json] = {}
 
     def markdown(self, text: str, limit: int = TEXT) -> str:
         """`*bold*` → `**bold**`, `<url|label>` → `[label](url)`, `<@id>` → `<at>Name</at>`."""
+        rendered = markup.render(markup.clip(text, limit), self._markdown, escape_markdown)
+        # A single newline is only a space in markdown; Slack's means a new line.
+        return _NEWLINES.sub("\n\n", rendered.strip("\n"))
+
+    def _markdown(self, skeleton: str) -> str:
         tokens: list[str] = []
 
         def hold(match: re.Match[str]) -> str:
             tokens.append(self._angled(match.group(1), rich=True))
-            return f"\x00{len(tokens) - 1}\x00"
+            return f"\x01{len(tokens) - 1}\x01"
 
         # Links and mentions are held aside so emphasis never reaches into a URL.
-        text = markup.ANGLED.sub(hold, clip(text, limit))
+        text = markup.ANGLED.sub(hold, skeleton)
         text = markup.BOLD.sub(r"**\1**", text)
         text = markup.STRIKE.sub(r"\1", text)
-        text = _TOKEN.sub(lambda m: tokens[int(m.group(1))], text)
-        # A single newline is only a space in markdown; Slack's means a new line.
-        return _NEWLINES.sub("\n\n", text.strip("\n"))
+        return _TOKEN.sub(lambda m: tokens[int(m.group(1))], text)
 
     def plain(self, text: str, limit: int) -> str:
-        """Text for places without markdown (labels, choices, titles)."""
-        text = markup.ANGLED.sub(lambda m: self._angled(m.group(1), rich=False), text)
+        """Text for places without markdown (labels, choices, titles, notifications)."""
+        return clip(markup.render(text, self._plain, lambda held: held), limit)
+
+    def _plain(self, skeleton: str) -> str:
+        text = markup.ANGLED.sub(lambda m: self._angled(m.group(1), rich=False), skeleton)
         text = markup.BOLD.sub(r"\1", text)
         text = markup.ITALIC.sub(r"\1", text)
-        return clip(markup.STRIKE.sub(r"\1", text), limit)
+        return markup.STRIKE.sub(r"\1", text)
+
+    def literal(self, text: str, limit: int = TEXT) -> str:
+        """Plain text (a header, a hint, an error) for a TextBlock, which reads markdown."""
+        shown = escape_markdown(clip(markup.strip_delimiters(text), limit))
+        return _NEWLINES.sub("\n\n", shown.strip("\n"))
 
     def _angled(self, inner: str, *, rich: bool) -> str:
         ref = markup.reference(inner)
@@ -128,6 +148,9 @@ class _Text:
             case "user":
                 return self._mention(ref.target, ref.label, rich=rich)
             case "channel":
+                name = self.channels.get(ref.target)
+                if name is not None:
+                    return "#" + (escape_markdown(name) if rich else name)
                 return "#" + (ref.label or ref.target)
             case "special":
                 return ref.label or "@" + ref.target
@@ -136,7 +159,8 @@ class _Text:
                 if not rich:
                     label, target = ref.label, ref.target
                     return f"{shown} ({target})" if label and label != target else target
-                return f"[{_escape_link_text(shown)}]({ref.target[:URL]})"
+                target = ref.target[:URL].replace("(", "%28").replace(")", "%29")
+                return f"[{_escape_link_text(shown)}]({target})"
         return f"<{inner}>"
 
     def _mention(self, user_id: str, label: str, *, rich: bool) -> str:
@@ -161,6 +185,26 @@ class _Text:
         ]
 
 
+# Intraword underscores (snake_case) never make emphasis, and Teams has no code spans.
+_MARKDOWN_SPECIAL = re.compile(r"([\\*\[\]~]|(?<!\w)_|_(?!\w))")
+_LIST_MARK = re.compile(r"^([ \t]*)([-+>#])(?=\s|$)", re.MULTILINE)
+_NUMBERED = re.compile(r"^([ \t]*\d+)\.(?=\s|$)", re.MULTILINE)
+_AT_TAG = re.compile(r"<(/?at\b)", re.IGNORECASE)
+
+
+def escape_markdown(text: str) -> str:
+    """Text shown as typed in an Adaptive Card TextBlock: no emphasis, link, list or mention."""
+    text = _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    text = _LIST_MARK.sub(r"\1\\\2", text)
+    text = _NUMBERED.sub(r"\1\\.", text)
+    return _AT_TAG.sub("<\u200b\\1", text)
+
+
+def summary(message: Message, *, names: Mapping[str, str] | None = None) -> str:
+    """The notification line of a message: what a person reads, no markup, no ids."""
+    return _Text(names).plain(message.text, SUMMARY)
+
+
 def _clean_name(name: str) -> str:
     return " ".join(name.replace("<", "").replace(">", "").split())[:NAME]
 
@@ -177,7 +221,7 @@ def _text_block(text: str, **style: Any) -> Json:
 
 
 def _action(b: Button, t: _Text) -> Json:
-    title = t.plain(b.label, BUTTON_TITLE) or " "
+    title = clip(b.label, BUTTON_TITLE) or " "
     if b.url:
         return {"type": "Action.OpenUrl", "title": title, "url": b.url[:URL]}
     action: Json = {
@@ -218,7 +262,7 @@ def _block(b: Block, t: _Text) -> list[Json]:
         case Header(text=text):
             return [
                 _text_block(
-                    t.markdown(text, HEADER_TEXT), size="Large", weight="Bolder", style="heading"
+                    t.literal(text, HEADER_TEXT), size="Large", weight="Bolder", style="heading"
                 )
             ]
         case Section(text=text, fields=fields, button=button):
@@ -249,8 +293,8 @@ def _block(b: Block, t: _Text) -> list[Json]:
         case Context(text=text):
             return [_text_block(t.markdown(text), size="Small", isSubtle=True)]
         case Image(url=url, alt=alt, title=title):
-            out = [_text_block(t.markdown(title, HEADER_TEXT), weight="Bolder")] if title else []
-            return [*out, {"type": "Image", "url": url[:URL], "altText": t.plain(alt, LABEL)}]
+            out = [_text_block(t.literal(title, HEADER_TEXT), weight="Bolder")] if title else []
+            return [*out, {"type": "Image", "url": url[:URL], "altText": clip(alt, LABEL)}]
         case Divider():
             return []
     raise TypeError(f"unknown block {b!r}")
@@ -303,12 +347,18 @@ def _finish(card: Json, t: _Text) -> Json:
     return card
 
 
-def message_card(message: Message, *, names: Mapping[str, str] | None = None) -> dict[str, Any]:
+def message_card(
+    message: Message,
+    *,
+    names: Mapping[str, str] | None = None,
+    channels: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """The Adaptive Card (the attachment's `content`) for a neutral message.
 
-    `names` maps platform user ids to display names for the neutral `<@id>` mention tokens.
+    `names` maps platform user ids to display names for the neutral `<@id>` mention tokens,
+    `channels` conversation ids to channel names for `<#id>`.
     """
-    t = _Text(names)
+    t = _Text(names, channels)
     body = _body(message.blocks, t) if message.blocks else [_text_block(t.markdown(message.text))]
     fallback = t.plain(message.text, FALLBACK_TEXT)
     card = _fit(_card(body, [], fallback), 0, len(body))
@@ -344,7 +394,7 @@ def _initial(f: FormField, values: Mapping[str, FormValue]) -> tuple[str, ...]:
 
 def _choices(pairs: Sequence[tuple[str, str]], t: _Text) -> list[Json]:
     return [
-        {"title": t.plain(label, OPTION_TITLE) or value, "value": value[:OPTION_VALUE]}
+        {"title": clip(label, OPTION_TITLE) or value, "value": value[:OPTION_VALUE]}
         for value, label in pairs[:OPTIONS]
     ]
 
@@ -352,7 +402,7 @@ def _choices(pairs: Sequence[tuple[str, str]], t: _Text) -> list[Json]:
 def _input(
     f: FormField, shown: tuple[str, ...], channels: Sequence[tuple[str, str]], t: _Text
 ) -> Json:
-    element: Json = {"id": input_id(f), "label": t.plain(f.label, LABEL)}
+    element: Json = {"id": input_id(f), "label": clip(f.label, LABEL)}
     if not f.optional:
         element["isRequired"] = True
         element["errorMessage"] = clip(f"{element['label']} is required.", LABEL)
@@ -361,7 +411,7 @@ def _input(
             limit = min(f.max_length or INPUT_MAX, INPUT_MAX)
             element.update(type="Input.Text", isMultiline=f.multiline, maxLength=limit)
             if f.placeholder:
-                element["placeholder"] = t.plain(f.placeholder, PLACEHOLDER)
+                element["placeholder"] = clip(f.placeholder, PLACEHOLDER)
             if shown and shown[0]:
                 element["value"] = shown[0][:limit]
         case SelectField():
@@ -406,14 +456,14 @@ def _field(
     if isinstance(f, ChannelField) and not channels and not out[0]["choices"]:
         out.append(_text_block(NO_CHANNELS, size="Small", isSubtle=True, spacing="None"))
     if f.hint:
-        out.append(_text_block(t.markdown(f.hint, LABEL), size="Small", isSubtle=True))
+        out.append(_text_block(t.literal(f.hint, LABEL), size="Small", isSubtle=True))
     if error:
         out.append(_error(error, t))
     return out
 
 
 def _error(message: str, t: _Text) -> Json:
-    return _text_block(t.plain(message, LABEL), color="Attention", size="Small", spacing="Small")
+    return _text_block(t.literal(message, LABEL), color="Attention", size="Small", spacing="Small")
 
 
 def form_card(
@@ -429,7 +479,7 @@ def form_card(
     values = dict(values or {})
     names = {f.name for f in form.fields}
     title = _text_block(
-        t.plain(form.title, HEADER_TEXT), size="Large", weight="Bolder", style="heading"
+        t.literal(form.title, HEADER_TEXT), size="Large", weight="Bolder", style="heading"
     )
     intro = _body(form.intro, t)
     # Errors about no field of this form still reach the person, above the fields.
@@ -441,12 +491,12 @@ def form_card(
         actions.append(
             {
                 "type": "Action.Submit",
-                "title": t.plain(form.submit_label, BUTTON_TITLE) or "Submit",
+                "title": clip(form.submit_label, BUTTON_TITLE) or "Submit",
                 "style": "positive",
                 "data": data,
             }
         )
-    card = _card([title, *intro, *stray, *fields], actions, t.plain(form.title, FALLBACK_TEXT))
+    card = _card([title, *intro, *stray, *fields], actions, clip(form.title, FALLBACK_TEXT))
     # Only the introduction may be cut: the inputs are the form.
     return _finish(_fit(card, 1, len(intro)), t)
 

@@ -218,4 +218,4 @@ async def shown_form(
         TeamsFormCard.state_key == state_key(state),
     )
     stored = (await session.exec(query)).first()
-    return Form.model_validate(stored) if stored is not None else None
+    return Form.stored(stored) if stored is not None else None

@@ -55,25 +55,27 @@ class TeamsSender:
             # Teams has no home tab to publish; `home` in the chat shows the same view.
             return Delivered()
         workspace_id = await self._workspace_id(delivery.workspace)
-        payload = await self._channel_names(workspace_id, delivery.payload)
         try:
-            message = Message.model_validate(payload)
+            message = Message.stored(delivery.payload)
         except ValidationError as error:
             raise PermanentError(f"not a message: {error.error_count()} problem(s)") from None
-        card = cards.message_card(message, names=await self._names(workspace_id, delivery.payload))
+        names = await self._names(workspace_id, delivery.payload)
+        channels = await self._channel_names(workspace_id, delivery.payload)
+        card = cards.message_card(message, names=names, channels=channels)
+        text = cards.summary(message, names=names)
         if delivery.kind == "update":
-            return await self._update(workspace_id, delivery, card, message.text)
+            return await self._update(workspace_id, delivery, card, text)
         target = delivery.target
         if target.get("user"):
             return await self._to_person(
-                workspace_id, delivery.workspace, str(target["user"]), card, message.text
+                workspace_id, delivery.workspace, str(target["user"]), card, text
             )
         if target.get("channel"):
             conversation = str(target["channel"])
             if target.get("thread") and THREAD_MARK not in conversation:
                 conversation = f"{conversation}{THREAD_MARK}{target['thread']}"
             return await self._to_conversation(
-                workspace_id, delivery.workspace, conversation, card, message.text
+                workspace_id, delivery.workspace, conversation, card, text
             )
         raise PermanentError(f"no Teams destination in {sorted(target)}")
 
@@ -201,31 +203,21 @@ class TeamsSender:
             known = self._workspaces[tenant] = found
         return known
 
-    async def _channel_names(self, workspace_id: int, payload: Any) -> Any:
-        """`<#id>` as `<#id|Team › channel>`: a Teams conversation id means nothing to a
-        reader, and the name is known from the team's own activities."""
+    async def _channel_names(self, workspace_id: int, payload: Any) -> dict[str, str]:
+        """Names for the `<#id>` references in a message (`Team › channel`): a Teams
+        conversation id means nothing to a reader, and the name is known from the team's
+        own activities."""
         raw = json.dumps(payload, ensure_ascii=False) if isinstance(payload, dict) else ""
         ids = set(_CHANNEL.findall(raw))
         if not ids:
-            return payload
+            return {}
         async with self.sessions() as session:
             query = select(ConversationReference.conversation_id, ConversationReference.name).where(
                 ConversationReference.workspace_id == workspace_id,
                 col(ConversationReference.conversation_id).in_(ids),
             )
             found = (await session.exec(query)).all()
-        names = {cid: _label(name) for cid, name in found if name and _label(name)}
-        if not names:
-            return payload
-
-        def named(match: re.Match[str]) -> str:
-            cid = match.group(1)
-            if cid not in names:
-                return match.group(0)
-            # Inside a JSON string: the name is escaped as one.
-            return f"<#{cid}|{json.dumps(names[cid], ensure_ascii=False)[1:-1]}>"
-
-        return json.loads(_CHANNEL.sub(named, raw))
+        return {cid: " ".join(name.split()) for cid, name in found if name and name.strip()}
 
     async def _names(self, workspace_id: int, payload: dict[str, Any]) -> dict[str, str]:
         """Display names for the `<@id>` mentions in a message, from the members table."""
@@ -237,11 +229,6 @@ class TeamsSender:
                 Member.workspace_id == workspace_id, col(Member.user_id).in_(ids)
             )
             return {uid: name for uid, name in (await session.exec(query)).all() if name}
-
-
-def _label(name: str) -> str:
-    """A channel's name as a link label: nothing that would end the `<#id|…>` token."""
-    return " ".join(name.replace("<", "").replace(">", "").replace("|", "").split())
 
 
 __all__ = ["TeamsSender"]
