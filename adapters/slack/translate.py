@@ -11,6 +11,7 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl
 
+from handlers import markup
 from handlers.interactions import (
     Action,
     Actor,
@@ -31,6 +32,7 @@ MAX_FORM_FIELDS = 100
 DEFAULT_COMMAND = "help"
 
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+_REFERENCE = re.compile(r"<([^<>]*)>")
 
 
 class MalformedRequest(ValueError):
@@ -235,6 +237,35 @@ def _sub(text: str) -> str:
     return text.strip().split(maxsplit=1)[0].lower() if text.strip() else DEFAULT_COMMAND
 
 
+def typed(text: str) -> str:
+    """Slack's formatted text as the person typed it: references readable, entities decoded.
+
+    Slack sends what people type with `&`, `<` and `>` as entities and mentions and links
+    as references; Flywheel keeps the words, which every adapter then shows as text.
+    """
+    return (
+        _REFERENCE.sub(_readable, text)
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+    )
+
+
+def _readable(match: re.Match[str]) -> str:
+    ref = markup.reference(match.group(1))
+    match ref.kind:
+        case "user":
+            return "@" + (ref.label or ref.target)
+        case "channel":
+            return "#" + (ref.label or ref.target)
+        case "special":
+            return ref.label or "@" + ref.target
+        case "link":
+            target = ref.target.removeprefix("mailto:")
+            return f"{ref.label} ({target})" if ref.label and ref.label != target else target
+    return match.group(0)
+
+
 def parse_command(text: str) -> tuple[str, str]:
     """`request zero-downtime migrations` → (`request`, `zero-downtime migrations`)."""
     parts = text.strip().split(maxsplit=1)
@@ -245,7 +276,7 @@ def parse_command(text: str) -> tuple[str, str]:
 
 def slash_command(body: Body, actor: Actor) -> Command:
     """`/flywheel <sub> [text]`; the answer is the acknowledgement itself."""
-    name, text = parse_command(str(body.get("text", "")))
+    name, text = parse_command(typed(str(body.get("text", ""))))
     return Command(origin=origin(body), actor=actor, name=name, text=text)
 
 
@@ -255,7 +286,7 @@ def shortcut(body: Body, actor: Actor, *, name: str, permalink: str | None = Non
     if body["type"] == "message_action":
         message = body["message"]
         source = SourceMessage(
-            text=str(message.get("text") or ""),
+            text=typed(str(message.get("text") or "")),
             permalink=permalink,
             author_id=message.get("user"),
         )
@@ -281,7 +312,7 @@ def strip_mentions(text: str, bot_user_id: str | None) -> str:
 def mention(body: Body, actor: Actor, *, bot_user_id: str | None) -> Command:
     """`@Flywheel request …`: parsed like the slash command, answered in the thread."""
     event = body["event"]
-    name, text = parse_command(strip_mentions(str(event.get("text") or ""), bot_user_id))
+    name, text = parse_command(typed(strip_mentions(str(event.get("text") or ""), bot_user_id)))
     thread = event.get("thread_ts") or event["ts"]
     return Command(
         origin=origin(
