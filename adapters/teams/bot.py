@@ -12,8 +12,16 @@ from typing import Any
 
 import structlog
 from botbuilder.core import InvokeResponse, TurnContext
+from botbuilder.core.serializer_helper import serializer_helper
 from botbuilder.core.teams import TeamsActivityHandler
-from botbuilder.schema import Activity, ActivityTypes
+from botbuilder.schema import Activity, ActivityTypes, AdaptiveCardInvokeResponse
+from botbuilder.schema.teams import (
+    ConfigTaskResponse,
+    MessagingExtensionResponse,
+    MessagingExtensionResult,
+    TaskModuleMessageResponse,
+    TaskModuleResponse,
+)
 
 from adapters.teams import cards, references, translate
 from adapters.teams.connector import INBOUND_TIMEOUT, card_activity, tune
@@ -38,8 +46,54 @@ EXPIRED_FORM = "That form is no longer open. Start again from the chat — `help
 UNREADABLE = "_submit"
 
 
-def _ok(body: dict[str, Any] | None = None) -> InvokeResponse:
+# What the invokes Flywheel does not serve are told: each in the shape its invoke expects,
+# since Teams shows an error for a 501 (the SDK's answer to an invoke it has no handler for).
+NOT_SERVED = "That isn't something Flywheel does here. Write `help` in the chat with me."
+# Universal Actions' "show this message" answer to `adaptiveCard/action`.
+CARD_MESSAGE = "application/vnd.microsoft.activity.message"
+# Message-extension invokes answered with a result list.
+SEARCHES = frozenset(
+    {
+        "composeExtension/query",
+        "composeExtension/queryLink",
+        "composeExtension/anonymousQueryLink",
+        "composeExtension/selectItem",
+    }
+)
+
+
+def _ok(body: Any = None) -> InvokeResponse:
+    """A 200 invoke response; SDK models are serialized to the JSON Teams reads."""
+    if body is not None and not isinstance(body, dict):
+        body = serializer_helper(body)
     return InvokeResponse(status=200, body=body if body is not None else {})
+
+
+def card_action_message(text: str) -> InvokeResponse:
+    """`adaptiveCard/action` answered with a message shown in place of the card's spinner."""
+    body = serializer_helper(AdaptiveCardInvokeResponse(status_code=200, type=CARD_MESSAGE))
+    # The SDK types `value` as an object, but this response carries the message as a string.
+    body["value"] = text[:1000]
+    return _ok(body)
+
+
+def config_message(text: str) -> InvokeResponse:
+    """`config/fetch` and `config/submit` answered with a message instead of a settings page."""
+    body = serializer_helper(ConfigTaskResponse(config=TaskModuleMessageResponse(value=text)))
+    # The model's serialization map drops the `responseType` its base declares.
+    body["responseType"] = "config"
+    return _ok(body)
+
+
+def no_results() -> InvokeResponse:
+    """A search of the message extension: nothing to list (Flywheel declares no search)."""
+    return _ok(
+        MessagingExtensionResponse(
+            compose_extension=MessagingExtensionResult(
+                type="result", attachment_layout="list", attachments=[]
+            )
+        )
+    )
 
 
 def _dialog(form: Form, card: dict[str, Any]) -> InvokeResponse:
@@ -59,7 +113,7 @@ def _dialog(form: Form, card: dict[str, Any]) -> InvokeResponse:
 
 
 def _dialog_message(text: str) -> InvokeResponse:
-    return _ok({"task": {"type": "message", "value": text[:1000]}})
+    return _ok(TaskModuleResponse(task=TaskModuleMessageResponse(value=text[:1000])))
 
 
 class FlywheelTeamsBot(TeamsActivityHandler):  # type: ignore[misc]
@@ -278,15 +332,28 @@ class FlywheelTeamsBot(TeamsActivityHandler):  # type: ignore[misc]
         message = Message(text=text)
         await self._reply(turn_context, cards.message_card(message), cards.summary(message))
 
-    # -- invokes: the message extension's dialog --------------------------------------------
+    # -- invokes: the message extension's dialog, and an answer for every other one ----------
 
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
-        name = turn_context.activity.name
+        """Every invoke gets a 200 in the shape Teams expects for it, never the SDK's 501."""
+        name = str(turn_context.activity.name or "")
         if name == "composeExtension/fetchTask":
             return await self._fetch_task(turn_context)
         if name == "composeExtension/submitAction":
             return await self._submit_action(turn_context)
-        return await super().on_invoke_activity(turn_context)
+        log.info("teams.invoke_not_served", name=name[:100])
+        if name == "adaptiveCard/action":
+            # Flywheel's cards submit with Action.Submit; an Action.Execute is not one of its.
+            return card_action_message(NOT_SERVED)
+        if name in ("task/fetch", "task/submit"):
+            return _dialog_message(NOT_SERVED)
+        if name in ("config/fetch", "config/submit"):
+            return config_message(NOT_SERVED)
+        if name in SEARCHES:
+            return no_results()
+        # signin/verifyState, message/submitAction, handoff/action, file consent, tabs and
+        # names not yet invented: acknowledged, with nothing to show.
+        return _ok()
 
     async def _fetch_task(self, turn_context: TurnContext) -> InvokeResponse:
         """`Request content` on a message: the request form, prefilled, in a dialog."""
