@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -44,6 +45,10 @@ class Settings(BaseSettings):
     microsoft_app_tenant_id: str | None = None
     microsoft_openid_metadata_url: str | None = None
     microsoft_token_issuer: str | None = None
+    # Where outbound tokens come from: the login authority (with its tenant) and the scope
+    # asked for. Sovereign clouds have their own; tests point them at a fake Entra ID.
+    microsoft_login_url: str | None = None
+    microsoft_oauth_scope: str | None = None
     # Teams without credentials, for a local emulator only: nothing inbound is authenticated.
     flywheel_teams_anonymous: bool = False
 
@@ -163,6 +168,26 @@ class Settings(BaseSettings):
                 return f"{name} must be an http(s) URL"
         if bool(self.microsoft_openid_metadata_url) != bool(self.microsoft_token_issuer):
             return "MICROSOFT_OPENID_METADATA_URL and MICROSOFT_TOKEN_ISSUER go together: set both"
+        return self._teams_login_problem()
+
+    def _teams_login_problem(self) -> str | None:
+        """The outbound pair: both or neither, the login URL an https authority with a tenant."""
+        login, scope = self.microsoft_login_url, self.microsoft_oauth_scope
+        if bool(login) != bool(scope):
+            missing = "MICROSOFT_OAUTH_SCOPE" if login else "MICROSOFT_LOGIN_URL"
+            return (
+                f"MICROSOFT_LOGIN_URL and MICROSOFT_OAUTH_SCOPE go together: {missing} is missing"
+            )
+        if scope is not None and not scope.startswith(("http://", "https://")):
+            return "MICROSOFT_OAUTH_SCOPE must be an http(s) URL"
+        if login is not None:
+            # MSAL accepts nothing else: an https authority whose path names the tenant.
+            parsed = urlsplit(login)
+            if parsed.scheme != "https" or not parsed.hostname or not parsed.path.strip("/"):
+                return (
+                    "MICROSOFT_LOGIN_URL must be an https URL ending in the tenant, like "
+                    "https://login.microsoftonline.com/botframework.com"
+                )
         return None
 
     def __repr_args__(self) -> Any:

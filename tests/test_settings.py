@@ -13,6 +13,7 @@ from bot.settings import ConfigurationError, load_settings
 from tests.processes import clean_env
 
 SECRET = "0123456789abcdef0123"
+TEAMS = {"microsoft_app_id": "app-1", "microsoft_app_password": "pw", "flywheel_secret_key": SECRET}
 
 
 @pytest.mark.parametrize(
@@ -70,6 +71,40 @@ SECRET = "0123456789abcdef0123"
             "set both",
         ),
         (
+            {**TEAMS, "microsoft_login_url": "https://login.example.test/botframework.com"},
+            "MICROSOFT_LOGIN_URL and MICROSOFT_OAUTH_SCOPE go together: "
+            "MICROSOFT_OAUTH_SCOPE is missing",
+        ),
+        (
+            {**TEAMS, "microsoft_oauth_scope": "https://api.botframework.test"},
+            "MICROSOFT_LOGIN_URL and MICROSOFT_OAUTH_SCOPE go together: "
+            "MICROSOFT_LOGIN_URL is missing",
+        ),
+        (
+            {
+                **TEAMS,
+                "microsoft_login_url": "http://login.example.test/botframework.com",
+                "microsoft_oauth_scope": "https://api.botframework.test",
+            },
+            "MICROSOFT_LOGIN_URL must be an https URL ending in the tenant",
+        ),
+        (
+            {
+                **TEAMS,
+                "microsoft_login_url": "https://login.example.test/",
+                "microsoft_oauth_scope": "https://api.botframework.test",
+            },
+            "MICROSOFT_LOGIN_URL must be an https URL ending in the tenant",
+        ),
+        (
+            {
+                **TEAMS,
+                "microsoft_login_url": "https://login.example.test/botframework.com",
+                "microsoft_oauth_scope": "api.botframework.test",
+            },
+            "MICROSOFT_OAUTH_SCOPE must be an http(s) URL",
+        ),
+        (
             {"flywheel_teams_anonymous": "true", "host": "0.0.0.0", "flywheel_secret_key": SECRET},
             "local development only",
         ),
@@ -119,6 +154,13 @@ def test_teams_settings_that_hold() -> None:
     anonymous = load_settings(
         _env_file=None, flywheel_teams_anonymous="true", flywheel_secret_key=SECRET
     )
+    sovereign = load_settings(
+        _env_file=None,
+        **TEAMS,
+        microsoft_login_url="https://login.microsoftonline.us/MicrosoftServices.onmicrosoft.com",
+        microsoft_oauth_scope="https://api.botframework.us",
+    )
+    assert sovereign.microsoft_oauth_scope == "https://api.botframework.us"
     assert multi.teams_configured and single.teams_configured and anonymous.teams_configured
     assert not multi.slack_configured
     assert "pw" not in repr(multi).replace("password", "")

@@ -23,9 +23,7 @@ from botbuilder.integration.aiohttp import (
 )
 from botbuilder.schema import Activity, ActivityTypes
 from botframework.connector.auth import (
-    AppCredentials,
     AuthenticationConstants,
-    MicrosoftAppCredentials,
     ServiceClientCredentialsFactory,
 )
 from pydantic import SecretStr
@@ -34,6 +32,7 @@ from adapters.teams import translate
 from adapters.teams.auth import InboundAuth, KeysUnavailable, Unauthorized
 from adapters.teams.bot import FlywheelTeamsBot
 from adapters.teams.connector import Connector
+from adapters.teams.credentials import LoginCredentialsFactory, WarmCredentialsFactory
 from adapters.teams.directory import TeamsDirectory
 from adapters.teams.limits import TeamsLimiter
 from adapters.teams.profiles import Profiles
@@ -73,6 +72,12 @@ class TeamsSettings(Protocol):
     def microsoft_token_issuer(self) -> str | None: ...
 
     @property
+    def microsoft_login_url(self) -> str | None: ...
+
+    @property
+    def microsoft_oauth_scope(self) -> str | None: ...
+
+    @property
     def flywheel_teams_anonymous(self) -> bool: ...
 
 
@@ -87,41 +92,9 @@ class _BotConfiguration:
     TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL: str
     TO_BOT_FROM_CHANNEL_TOKEN_ISSUER: str
     TO_CHANNEL_FROM_BOT_LOGIN_URL: str
-    TO_CHANNEL_FROM_BOT_OAUTH_SCOPE: str = AuthenticationConstants.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE
+    TO_CHANNEL_FROM_BOT_OAUTH_SCOPE: str
+    VALIDATE_AUTHORITY: bool
     OAUTH_URL: str = AuthenticationConstants.OAUTH_URL
-    VALIDATE_AUTHORITY: bool = True
-
-
-class WarmCredentialsFactory(ServiceClientCredentialsFactory):  # type: ignore[misc]
-    """The SDK's credentials, made once per scope, with their token fetched off the loop.
-
-    msal fetches tokens with blocking HTTP, and the SDK asks for a token synchronously on
-    every call; fetching it in a thread first means the call itself finds it cached.
-    """
-
-    def __init__(self, inner: ServiceClientCredentialsFactory) -> None:
-        self.inner = inner
-        self._made: dict[tuple[str, str, str], AppCredentials] = {}
-
-    async def is_valid_app_id(self, app_id: str) -> bool:
-        return bool(await self.inner.is_valid_app_id(app_id))
-
-    async def is_authentication_disabled(self) -> bool:
-        return bool(await self.inner.is_authentication_disabled())
-
-    async def create_credentials(
-        self, app_id: str, oauth_scope: str, login_endpoint: str, validate_authority: bool
-    ) -> AppCredentials:
-        key = (app_id or "", oauth_scope or "", login_endpoint or "")
-        credentials = self._made.get(key)
-        if credentials is None:
-            credentials = await self.inner.create_credentials(
-                app_id, oauth_scope, login_endpoint, validate_authority
-            )
-            self._made[key] = credentials
-        if isinstance(credentials, MicrosoftAppCredentials) and credentials.microsoft_app_id:
-            await asyncio.to_thread(credentials.get_access_token)
-        return credentials
 
 
 class TeamsAdapter:
@@ -159,6 +132,7 @@ class TeamsAdapter:
         )
         metadata_url = settings.microsoft_openid_metadata_url or DEFAULT_METADATA
         issuer = settings.microsoft_token_issuer or DEFAULT_ISSUER
+        login_url = settings.microsoft_login_url
         configuration = _BotConfiguration(
             APP_ID=None if anonymous else settings.microsoft_app_id,
             APP_PASSWORD=password.get_secret_value() if password else None,
@@ -167,11 +141,23 @@ class TeamsAdapter:
             TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL=metadata_url,
             TO_BOT_FROM_CHANNEL_TOKEN_ISSUER=issuer,
             TO_CHANNEL_FROM_BOT_LOGIN_URL=(
-                AuthenticationConstants.TO_CHANNEL_FROM_BOT_LOGIN_URL_PREFIX + login_tenant
+                login_url
+                or AuthenticationConstants.TO_CHANNEL_FROM_BOT_LOGIN_URL_PREFIX + login_tenant
             ),
+            TO_CHANNEL_FROM_BOT_OAUTH_SCOPE=(
+                settings.microsoft_oauth_scope
+                or AuthenticationConstants.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE
+            ),
+            # An authority the operator named is trusted as named: MSAL's instance discovery
+            # asks the public cloud about it, which knows nothing of a sovereign one.
+            VALIDATE_AUTHORITY=login_url is None,
         )
         factory = credentials_factory or WarmCredentialsFactory(
-            ConfigurationServiceClientCredentialFactory(configuration)
+            LoginCredentialsFactory(
+                configuration.APP_ID, configuration.APP_PASSWORD, configuration.APP_TENANTID
+            )
+            if login_url
+            else ConfigurationServiceClientCredentialFactory(configuration)
         )
         authentication = ConfigurationBotFrameworkAuthentication(
             configuration, credentials_factory=factory

@@ -8,6 +8,7 @@ answers, and the answer is rendered as a card — in the chat, or as the dialog'
 from __future__ import annotations
 
 import hashlib
+import uuid
 from typing import Any
 
 import structlog
@@ -24,15 +25,17 @@ from botbuilder.schema.teams import (
 )
 
 from adapters.teams import cards, references, translate
-from adapters.teams.connector import INBOUND_TIMEOUT, card_activity, tune
+from adapters.teams.connector import INBOUND_TIMEOUT, card_activity, classify, tune
 from adapters.teams.limits import TeamsLimiter
 from adapters.teams.profiles import Profiles
 from adapters.teams.references import PERSONAL
-from adapters.teams.sender import TeamsSender
+from adapters.teams.sender import CARD, TeamsSender
 from handlers.interactions import Actor, Origin, Reply
 from handlers.members import ensure_workspace
 from handlers.messages import Form, FormValue, Message
+from handlers.ports import DeliveryError, PermanentError, RateLimited, TransientError
 from handlers.router import Router
+from storage import outbox
 from storage.db import transaction
 
 log = structlog.get_logger(__name__)
@@ -44,6 +47,8 @@ EXPIRED_FORM = "That form is no longer open. Start again from the chat — `help
 # The error key of a submit the card itself refused: no field has this name, so the card
 # shows the error above its fields.
 UNREADABLE = "_submit"
+# Where a turn counts the replies it has sent, so each queued one has a key of its own.
+REPLIES = "flywheel.replies"
 
 
 # What the invokes Flywheel does not serve are told: each in the shape its invoke expects,
@@ -288,9 +293,15 @@ class FlywheelTeamsBot(TeamsActivityHandler):  # type: ignore[misc]
             return
         # A form only its reader should see: it goes to their chat, and the channel hears
         # nothing about it.
-        await self.sender.send_card(
-            translate.tenant_id(turn_context.activity), actor.user_id, card, form.title
-        )
+        ordinal = _next_reply(turn_context)
+        try:
+            await self.sender.send_card(
+                translate.tenant_id(turn_context.activity), actor.user_id, card, form.title
+            )
+        except (TransientError, RateLimited) as failed:
+            await self._later(
+                turn_context, ordinal, {"user": actor.user_id}, card, form.title, failed
+            )
 
     async def _form_card(
         self,
@@ -320,13 +331,58 @@ class FlywheelTeamsBot(TeamsActivityHandler):  # type: ignore[misc]
         *,
         replace: str | None = None,
     ) -> None:
-        """Answer within this turn, counted against the conversation's limits."""
+        """Answer within this turn, counted against the conversation's limits; an answer the
+        Connector cannot take now goes to the outbox instead."""
         activity = turn_context.activity
-        self.limiter.record(str(activity.conversation.id), translate.tenant_id(activity))
-        if replace:
-            await turn_context.update_activity(card_activity(card, text, activity_id=replace))
-        else:
-            await turn_context.send_activity(card_activity(card, text))
+        conversation = str(activity.conversation.id)
+        self.limiter.record(conversation, translate.tenant_id(activity))
+        ordinal = _next_reply(turn_context)
+        try:
+            if replace:
+                await turn_context.update_activity(card_activity(card, text, activity_id=replace))
+            else:
+                await turn_context.send_activity(card_activity(card, text))
+        except Exception as error:  # classify() re-raises what is not a failed call
+            target = {"channel": conversation, **({"replace": replace} if replace else {})}
+            await self._later(turn_context, ordinal, target, card, text, classify(error))
+
+    async def _later(
+        self,
+        turn_context: TurnContext,
+        ordinal: int,
+        target: dict[str, Any],
+        card: dict[str, Any],
+        text: str,
+        failed: DeliveryError,
+    ) -> None:
+        """A reply the Connector (or Entra ID, for its token) could not take during the turn:
+        queued, so the outbox delivers it when Microsoft is back, and the turn still ends well.
+
+        The key is the activity's and the reply's place in the turn: the same activity run
+        again queues nothing twice.
+        """
+        activity = turn_context.activity
+        tenant = translate.tenant_id(activity)
+        described = {"tenant": tenant, "kind": str(activity.type), "error": str(failed)[:300]}
+        if isinstance(failed, PermanentError):
+            # The conversation refuses the bot for good (removed, blocked): no retry helps.
+            log.warning("teams.reply_refused", **described)
+            return
+        conversation = hashlib.sha256(str(activity.conversation.id).encode()).hexdigest()[:24]
+        turn = activity.id or uuid.uuid4().hex
+        async with transaction(self.router.sessions) as session:
+            workspace_id = await self._workspace_id(session, tenant)
+            await outbox.enqueue(
+                session,
+                workspace_id=workspace_id,
+                dedupe_key=f"teams:turn:{conversation}:{turn}:{ordinal}",
+                kind=CARD,
+                target=target,
+                payload={"card": card, "text": text},
+                now=self.router.clock.now(),
+            )
+        self.router.on_commit()
+        log.warning("teams.reply_queued", **described)
 
     async def _say(self, turn_context: TurnContext, text: str) -> None:
         message = Message(text=text)
@@ -411,6 +467,13 @@ def _typed(data: dict[str, Any]) -> dict[str, FormValue] | None:
     except cards.BadSubmit:
         return None
     return parsed.values if isinstance(parsed, cards.Submitted) else None
+
+
+def _next_reply(turn_context: TurnContext) -> int:
+    """This reply's place among the turn's replies, from 0."""
+    ordinal = int(turn_context.turn_state.get(REPLIES, 0))
+    turn_context.turn_state[REPLIES] = ordinal + 1
+    return ordinal
 
 
 def _removed(activity: Activity) -> bool:

@@ -4,6 +4,10 @@ A delivery names a person (`{"user": id}`), a conversation (`{"channel": id}`, o
 with a `thread`) or, for an update, the conversation and activity id where the original
 landed. People are reached in their 1:1 chat with the bot; when there is none yet, one is
 started through a team of theirs where the app is installed.
+
+Most deliveries carry a neutral message, rendered here. A `card` delivery carries a card
+already drawn: the answer of a turn the Connector could not take at the time (a form, or
+the note that replaces a submitted one, `{"replace": activity id}`), sent as it was drawn.
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ from storage.db import SessionFactory, transaction
 from storage.models import ConversationReference, Member, Workspace
 
 log = structlog.get_logger(__name__)
+
+# An outbox kind of this adapter's own: a turn's answer, drawn as a card during the turn.
+CARD = "card"
 
 _MENTION = re.compile(r"<@([^>|\s]+)")
 _CHANNEL = re.compile(r"<#([^<>|\s]+)>")
@@ -55,6 +62,8 @@ class TeamsSender:
             # Teams has no home tab to publish; `home` in the chat shows the same view.
             return Delivered()
         workspace_id = await self._workspace_id(delivery.workspace)
+        if delivery.kind == CARD:
+            return await self._drawn(workspace_id, delivery)
         try:
             message = Message.stored(delivery.payload)
         except ValidationError as error:
@@ -64,7 +73,36 @@ class TeamsSender:
         card = cards.message_card(message, names=names, channels=channels)
         text = cards.summary(message, names=names)
         if delivery.kind == "update":
-            return await self._update(workspace_id, delivery, card, text)
+            return await self._update(
+                workspace_id,
+                delivery.workspace,
+                delivery.channel or "",
+                delivery.message_id or "",
+                card,
+                text,
+            )
+        return await self._to_target(workspace_id, delivery, card, text)
+
+    async def _drawn(self, workspace_id: int, delivery: Delivery) -> Delivered:
+        """A turn's answer, sent (or put in place of the card it replaces) as it was drawn."""
+        card, text = delivery.payload.get("card"), delivery.payload.get("text")
+        if not isinstance(card, dict) or not isinstance(text, str):
+            raise PermanentError("a queued card without its card or its text")
+        replace = delivery.target.get("replace")
+        if replace and delivery.target.get("channel"):
+            return await self._update(
+                workspace_id,
+                delivery.workspace,
+                str(delivery.target["channel"]),
+                str(replace),
+                card,
+                text,
+            )
+        return await self._to_target(workspace_id, delivery, card, text)
+
+    async def _to_target(
+        self, workspace_id: int, delivery: Delivery, card: dict[str, Any], text: str
+    ) -> Delivered:
         target = delivery.target
         if target.get("user"):
             return await self._to_person(
@@ -136,14 +174,19 @@ class TeamsSender:
         return landed
 
     async def _update(
-        self, workspace_id: int, delivery: Delivery, card: dict[str, Any], text: str
+        self,
+        workspace_id: int,
+        tenant: str,
+        conversation: str,
+        activity_id: str,
+        card: dict[str, Any],
+        text: str,
     ) -> Delivered:
-        conversation, activity_id = delivery.channel or "", delivery.message_id or ""
         async with self.sessions() as session:
             ref = await references.by_conversation(session, workspace_id, conversation)
         if ref is None:
             raise PermanentError("the conversation of the card to update is unknown")
-        await self.limiter.acquire(conversation, delivery.workspace)
+        await self.limiter.acquire(conversation, tenant)
 
         async def edit(turn_context: TurnContext) -> None:
             activity = card_activity(card, text, activity_id=activity_id)

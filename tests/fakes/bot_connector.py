@@ -85,6 +85,9 @@ class FakeBotConnector:
     refused: dict[str, int] = field(default_factory=dict)
     activities: dict[str, set[str]] = field(default_factory=dict)
     server: TestServer | None = None
+    # The bearer token the bot must send (a fake Entra ID issues its own).
+    token: str = OUTBOUND_TOKEN
+    _port: int | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
 
     def add_member(self, user: str, name: str, email: str, tenant: str) -> FakeMember:
@@ -112,8 +115,8 @@ class FakeBotConnector:
 
     @property
     def url(self) -> str:
-        assert self.server is not None
-        return str(self.server.make_url("/")).rstrip("/") + "/"
+        assert self._port is not None, "the fake connector was never started"
+        return f"http://127.0.0.1:{self._port}/"
 
     # -- what the fake saw --------------------------------------------------------------------
 
@@ -133,12 +136,23 @@ class FakeBotConnector:
         app.router.add_post("/v3/conversations/{cid}/activities/{aid}", self._reply)
         app.router.add_put("/v3/conversations/{cid}/activities/{aid}", self._update)
         app.router.add_get("/v3/conversations/{cid}/members/{mid}", self._member)
-        self.server = TestServer(app)
+        self.server = TestServer(app, host="127.0.0.1", port=self._port)
         await self.server.start_server()
+        self._port = self.server.port
 
     async def close(self) -> None:
         if self.server is not None:
             await self.server.close()
+
+    async def stop_listening(self) -> None:
+        """Microsoft unreachable: connections to the fake are refused until `listen_again`."""
+        assert self.server is not None
+        await self.server.close()
+
+    async def listen_again(self) -> None:
+        """Back on the same address, with everything it saw before."""
+        assert self._port is not None
+        await self.start()
 
     async def _record(
         self, request: web.Request, op: str
@@ -154,7 +168,7 @@ class FakeBotConnector:
             time.monotonic(),
         )
         self.calls.append(call)
-        if call.authorization != f"Bearer {OUTBOUND_TOKEN}":
+        if call.authorization != f"Bearer {self.token}":
             return call, web.json_response({"error": {"code": "Unauthorized"}}, status=401)
         base = cid.split(";messageid=", 1)[0]
         if base in self.refused:
