@@ -13,6 +13,9 @@ from pathlib import Path
 
 import aiohttp
 
+# The checkout under test: the process runs its code, whatever its working directory is and
+# whichever copy of Flywheel is installed.
+ROOT = Path(__file__).resolve().parent.parent
 # The developer's own credentials must never reach a test process.
 CONFIG_PREFIXES = ("SLACK_", "MICROSOFT_", "FLYWHEEL_", "OPENAI_")
 BOT_TOKEN = "xoxb-process-test"
@@ -22,6 +25,7 @@ SIGNING_SECRET = "process-test-secret"
 def clean_env(**values: str) -> dict[str, str]:
     """This process's environment without any Flywheel configuration, plus `values`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES)}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     env.update(values)
     return env
 
@@ -59,16 +63,28 @@ class Running:
 
 
 @asynccontextmanager
-async def flywheel_run(cwd: Path, database: str, **extra: str) -> AsyncIterator[Running]:
-    """Start `python -m bot run` on `database`; killed if the test leaves it running."""
+async def flywheel_run(
+    cwd: Path, database: str, *, slack: bool = True, **extra: str
+) -> AsyncIterator[Running]:
+    """Start `python -m bot run` on `database`; killed if the test leaves it running.
+
+    With `slack`, Slack is configured against an unreachable API; `extra` adds variables.
+    """
     port = free_port()
+    slack_env = (
+        {
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": "http://127.0.0.1:9/api/",
+        }
+        if slack
+        else {}
+    )
     env = clean_env(
         DATABASE_URL=database,
         PORT=str(port),
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
         FLYWHEEL_SECRET_KEY="process-test-key-0123456789",
-        SLACK_API_URL="http://127.0.0.1:9/api/",
+        **slack_env,
         **extra,
     )
     process = await asyncio.create_subprocess_exec(
