@@ -329,6 +329,8 @@ class Dispatcher:
             payload=row.payload,
             channel=channel,
             message_id=message_id,
+            attempt=row.attempts,
+            last_attempt=row.attempts >= self.max_attempts,
         )
 
     async def _retry(

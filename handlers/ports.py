@@ -28,12 +28,16 @@ class Delivery:
     """One outbox row on its way to a platform."""
 
     workspace: str  # the platform's workspace id (Slack team, Teams tenant)
-    kind: str  # message | update | home
+    kind: str  # message | update | home, or a kind of one adapter's own
     target: dict[str, Any]
     payload: dict[str, Any]
     # For an update: where the original landed.
     channel: str | None = None
     message_id: str | None = None
+    # Which try this is (from 1), and whether the outbox gives up if it fails: a sender with
+    # a second way to reach the person (Slack's DM for a failing response URL) uses it then.
+    attempt: int = 1
+    last_attempt: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import structlog
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
@@ -26,6 +27,7 @@ from storage.models import MessageRef, OutboxMessage, Workspace
 from tests.conftest import BOT_TOKEN
 from tests.fakes.clock import FrozenClock
 from tests.fakes.slack_api import FakeSlack
+from tests.processes import free_port
 
 
 @pytest.fixture
@@ -454,6 +456,82 @@ async def test_an_expired_response_url_falls_back_to_a_dm(
     assert fake_slack.calls[1].args["channel"] == "UALICE"
     assert fake_slack.calls[1].args["text"] == "Here's help"
     assert (await row(sessions, "k1")).status == "sent"
+
+
+@pytest.mark.parametrize("failure", ["503", "refused"])
+async def test_a_response_url_that_keeps_failing_becomes_a_dm_sent_once(
+    dispatcher: Dispatcher,
+    sessions: SessionFactory,
+    clock: FrozenClock,
+    fake_slack: FakeSlack,
+    workspace_id: int,
+    failure: str,
+) -> None:
+    if failure == "503":
+        url = fake_slack.response_url("down")
+        fake_slack.fail("response_url", 503, times=5)
+    else:
+        url = f"http://127.0.0.1:{free_port()}/response/gone"  # nothing listens there
+    await queue(
+        sessions, clock, workspace_id, "k1", {"response_url": url, "user": "UALICE"}, "Your stats"
+    )
+
+    with structlog.testing.capture_logs() as logs:
+        assert await dispatcher.drain() == 1
+        # First failure: tried again shortly, in the hope the reply can stay in place.
+        waiting = await row(sessions, "k1")
+        assert (waiting.status, waiting.attempts) == ("pending", 1)
+        assert not fake_slack.calls_to("chat.postMessage")
+        clock.set(waiting.next_attempt_at)
+        assert await dispatcher.drain() == 1
+        clock.advance(hours=1)
+        assert await dispatcher.drain() == 0
+    [dm] = fake_slack.calls_to("chat.postMessage")
+    assert (dm.args["channel"], dm.args["text"]) == ("UALICE", "Your stats")
+    assert (await row(sessions, "k1")).status == "sent"
+    assert [e["event"] for e in logs if e["log_level"] == "warning"].count(
+        "slack.response_url_failed"
+    ) == 1
+    assert not [e for e in logs if e["log_level"] in ("error", "critical")]
+
+
+async def test_on_the_last_try_a_failing_response_url_becomes_a_dm_at_once(
+    make_dispatcher: MakeDispatcher,
+    sessions: SessionFactory,
+    clock: FrozenClock,
+    fake_slack: FakeSlack,
+    workspace_id: int,
+) -> None:
+    dispatcher = make_dispatcher(max_attempts=1)
+    url = fake_slack.response_url("down")
+    fake_slack.fail("response_url", 502)
+    await queue(sessions, clock, workspace_id, "k1", {"response_url": url, "user": "UALICE"})
+
+    assert await dispatcher.drain() == 1
+    assert [c.method for c in fake_slack.calls] == ["response_url:down", "chat.postMessage"]
+    assert (await row(sessions, "k1")).status == "sent"
+
+
+async def test_a_failing_response_url_whose_dm_fails_too_waits_for_slack(
+    dispatcher: Dispatcher,
+    sessions: SessionFactory,
+    clock: FrozenClock,
+    fake_slack: FakeSlack,
+    workspace_id: int,
+) -> None:
+    url = fake_slack.response_url("down")
+    fake_slack.fail("response_url", 503, times=5)
+    fake_slack.fail("chat.postMessage", 503)
+    await queue(sessions, clock, workspace_id, "k1", {"response_url": url, "user": "UALICE"})
+
+    for _ in range(3):
+        assert await dispatcher.drain() == 1
+        waiting = await row(sessions, "k1")
+        if waiting.status == "sent":
+            break
+        clock.set(waiting.next_attempt_at)
+    assert (await row(sessions, "k1")).status == "sent"
+    assert len([c for c in fake_slack.calls_to("chat.postMessage")]) == 2
 
 
 async def test_an_expired_response_url_without_a_user_fails_with_the_reason(

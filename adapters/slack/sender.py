@@ -5,12 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
+import structlog
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import blocks
 from handlers.messages import Message
 from handlers.ports import Delivered, Delivery, PermanentError, RateLimited, TransientError
+
+log = structlog.get_logger(__name__)
+
+# Tries of a response URL that fails (5xx, refused, timed out) before the reply goes to the
+# person's DM instead.
+RESPONSE_URL_TRIES = 2
 
 # Slack's `ok: false` errors that mean "try again later" rather than "never".
 TRANSIENT_ERRORS = frozenset(
@@ -50,10 +57,24 @@ class SlackSender:
             )
             return Delivered(response.get("channel"), response.get("ts"))
         if "response_url" in target:
-            if await self._respond(target["response_url"], message):
-                return Delivered()
-            if "user" not in target:
-                raise PermanentError("response_url expired and no user to message directly")
+            try:
+                if await self._respond(target["response_url"], message):
+                    return Delivered()
+            except (TransientError, TimeoutError, aiohttp.ClientError) as failed:
+                if "user" not in target or not _give_up_on_url(delivery):
+                    # Tried again shortly: the reply stays where the person asked.
+                    raise
+                # Slack's response URLs live 30 minutes and the outbox's retries end: the
+                # person gets the reply as a direct message rather than not at all.
+                log.warning(
+                    "slack.response_url_failed",
+                    user=target["user"],
+                    attempt=delivery.attempt,
+                    error=f"{type(failed).__name__}: {failed}"[:200],
+                )
+            else:
+                if "user" not in target:
+                    raise PermanentError("response_url expired and no user to message directly")
             target = {"user": target["user"]}
         channel = target.get("channel") or target.get("user")
         if not channel:
@@ -95,6 +116,11 @@ class SlackSender:
         """Release the connection pool; a later send opens a new one."""
         if self._http is not None:
             await self._http.close()
+
+
+def _give_up_on_url(delivery: Delivery) -> bool:
+    """A response URL that failed once already (or on the outbox's last try) is given up."""
+    return delivery.attempt >= RESPONSE_URL_TRIES or delivery.last_attempt
 
 
 def _classify(error: SlackApiError) -> Exception:
