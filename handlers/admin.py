@@ -41,7 +41,7 @@ YES_NO = (Option(value="yes", label="Yes"), Option(value="no", label="No"))
 
 
 def _require_admin(ctx: Context) -> None:
-    if not is_admin(ctx.member, ctx.config):
+    if not is_admin(ctx.member, ctx.config, ctx.workspace):
         raise NotAllowed(
             "Only workspace admins can change Flywheel's settings. "
             "If something should change, a workspace admin can do it with `admin`."

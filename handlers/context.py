@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -14,6 +15,23 @@ from storage import outbox
 from storage.models import Member, Workspace
 
 
+class AdminReach:
+    """The workspaces FLYWHEEL_ADMINS speaks for: all of them, unless a platform's adapter
+    narrows its own to the installation it serves (a single-workspace Slack app's team)."""
+
+    def __init__(self) -> None:
+        self._narrowed: dict[str, Callable[[str], bool]] = {}
+
+    def narrow(self, platform: str, covers: Callable[[str], bool]) -> None:
+        """From now on, only the workspaces of `platform` that `covers` accepts."""
+        self._narrowed[platform] = covers
+
+    def covers(self, workspace: Workspace) -> bool:
+        """Whether FLYWHEEL_ADMINS applies in `workspace`."""
+        covers = self._narrowed.get(workspace.platform)
+        return covers is None or covers(workspace.external_id)
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     """Process-wide facts handlers need (from Settings, read once at start-up)."""
@@ -22,6 +40,12 @@ class Config:
     public_base_url: str = "http://127.0.0.1:3978"
     # Whether an LLM is configured: AI help is queued for the worker, else a template is used.
     ai_enabled: bool = False
+    # Learnt from the platforms at start-up, so shared rather than copied.
+    admin_reach: AdminReach = field(default_factory=AdminReach)
+
+    def admins_in(self, workspace: Workspace) -> frozenset[str]:
+        """The FLYWHEEL_ADMINS ids and emails that count in `workspace`."""
+        return self.admins if self.admin_reach.covers(workspace) else frozenset()
 
 
 def dm(user_id: str) -> dict[str, Any]:

@@ -573,7 +573,7 @@ def refusal(error: str) -> str:
 
 async def admins(scope: Scope) -> list[Member]:
     """The workspace's admins this bot knows: platform admins and FLYWHEEL_ADMINS."""
-    configured = list(scope.config.admins)
+    configured = list(scope.config.admins_in(scope.workspace))
     query = select(Member).where(
         Member.workspace_id == scope.workspace_id,
         col(Member.is_bot).is_(False),

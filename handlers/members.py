@@ -145,11 +145,13 @@ async def member_by_user_id(
     return (await session.exec(query)).first()
 
 
-def is_admin(member: Member, config: Config) -> bool:
-    """Platform admins and owners, plus the ids and emails in FLYWHEEL_ADMINS."""
-    if member.is_platform_admin or member.user_id in config.admins:
+def is_admin(member: Member, config: Config, workspace: Workspace) -> bool:
+    """Platform admins and owners, plus the ids and emails in FLYWHEEL_ADMINS where those
+    apply (`Config.admins_in`): `member` belongs to `workspace`."""
+    if member.is_platform_admin:
         return True
-    return bool(member.email and member.email.lower() in config.admins)
+    admins = config.admins_in(workspace)
+    return member.user_id in admins or bool(member.email and member.email.lower() in admins)
 
 
 def mention(member: Member) -> Markup:

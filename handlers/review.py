@@ -64,7 +64,7 @@ def _may_decide(ctx: Context, draft: Draft, version: DraftVersion) -> None:
     if ctx.member.user_id not in settings.reviewers:
         hint = (
             " You're an admin: add yourself as a reviewer with `admin`."
-            if is_admin(ctx.member, ctx.config)
+            if is_admin(ctx.member, ctx.config, ctx.workspace)
             else ""
         )
         raise NotAllowed("Only the workspace's reviewers can decide on drafts." + hint)

@@ -140,6 +140,12 @@ class Router:
         info = self.commands.get(command.name)
         return self._fallback() if info is None else info.plain
 
+    def writes_nothing(self, name: str) -> bool:
+        """Whether the command `name`, answered straight back, reads and writes nothing
+        (help, unknown commands): such a request needs no record that it was handled."""
+        info = self.commands.get(name)
+        return info is None or info.plain is not None
+
     def _fallback(self) -> PlainHandler:
         assert self.fallback_command is not None, "no help command registered"
         return self.fallback_command

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
@@ -21,9 +22,6 @@ from pydantic import SecretStr
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.authorization import AuthorizeResult
-from slack_bolt.authorization.async_authorize import AsyncAuthorize
-from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
@@ -33,6 +31,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import translate
+from adapters.slack.installations import InstallationAuthorize, Installations, SingleWorkspace
 from adapters.slack.listeners import Listeners, register
 from adapters.slack.profiles import Profiles, SlackDirectory
 from adapters.slack.sender import SlackSender
@@ -46,6 +45,14 @@ EVENTS_PATH = "/slack/events"
 INBOUND_TIMEOUT = 3
 OUTBOUND_TIMEOUT = 10
 APOLOGY = "Sorry — something went wrong on my side. Please try again in a moment."
+NOT_INSTALLED = (
+    "Flywheel isn't installed for your workspace, so it can't do anything here. "
+    "Ask your Slack admin about adding it."
+)
+# Requests that belong to no workspace: Slack's checks of the Request URL.
+UNADDRESSED = frozenset({"url_verification", "ssl_check"})
+# Where the edge leaves the digest of a verified request for `_FirstDelivery`.
+SIGNED_DIGEST = "flywheel_signed_digest"
 
 Body = dict[str, Any]
 
@@ -68,38 +75,59 @@ class SlackSettings(Protocol):
         ...
 
 
-class SingleWorkspaceAuthorize(AsyncAuthorize):
-    """The bot token of SLACK_BOT_TOKEN's workspace, identified once with `auth.test`.
+class _OwnWorkspace(AsyncMiddleware):
+    """Runs before authorisation: a request naming a team or organisation this app is not
+    installed for is answered here, before anything is read or written for it.
 
-    Every request's token comes from here; a multi-workspace install replaces this with
-    Bolt's installation-store authorize and nothing else changes.
+    It checks the team Flywheel would keep the request's work under (`translate.team_id`)
+    and the one Bolt authorises (which prefers the installing team in Slack Connect), so
+    neither can name a stranger. The answer is a 200, so Slack does not retry an event
+    forever; a slash command says why, since the person would otherwise see nothing.
     """
 
-    def __init__(self, client: AsyncWebClient) -> None:
-        self._client = client
-        self._identity: AuthorizeResult | None = None
+    def __init__(self, installations: Installations) -> None:
+        self._installations = installations
 
-    async def __call__(
+    async def async_process(
         self,
         *,
-        context: AsyncBoltContext,
-        enterprise_id: str | None,
-        team_id: str | None,
-        user_id: str | None,
-        actor_enterprise_id: str | None = None,
-        actor_team_id: str | None = None,
-        actor_user_id: str | None = None,
-    ) -> AuthorizeResult:
-        if self._identity is None:
-            # Two first requests may both ask; the answers are the same, so no lock.
-            self._identity = AuthorizeResult.from_auth_test_response(
-                bot_token=self._client.token, auth_test_response=await self._client.auth_test()
-            )
-        return self._identity
+        req: AsyncBoltRequest,
+        resp: BoltResponse,
+        next: Callable[[], Awaitable[BoltResponse]],
+    ) -> BoltResponse | None:
+        body = req.body
+        kind = translate.kind(body)
+        if kind in UNADDRESSED:
+            return await next()
+        enterprise = _text(req.context.enterprise_id)
+        teams = {translate.team_id(body), _text(req.context.team_id) or ""} - {""}
+        for team in teams or {""}:
+            if await self._installations.find(team_id=team, enterprise_id=enterprise) is None:
+                log.warning(
+                    "slack.foreign_workspace",
+                    kind=kind,
+                    teams=sorted(teams),
+                    enterprise=enterprise,
+                    user=translate.user_id(body),
+                )
+                if kind == "command":
+                    return BoltResponse(
+                        status=200, body={"response_type": "ephemeral", "text": NOT_INSTALLED}
+                    )
+                return BoltResponse(status=200, body="")
+        return await next()
 
 
 class _FirstDelivery(AsyncMiddleware):
-    """Slack retries an event it thinks was lost; only its first delivery is processed.
+    """A delivery Slack has made before is acknowledged and not processed again.
+
+    Events carry an id, which Slack's retries repeat. Interactivity and slash commands
+    carry none, and Slack does not retry them: the same one arriving twice is a replay of a
+    captured request within the signature's five minutes. Its key is the digest of what
+    was signed (timestamp and body, computed at the edge): any other request, however alike,
+    has another timestamp or another `trigger_id`, so a person pressing +1 twice is two
+    deliveries and the domain rules decide about the second. Commands answered from their
+    own words (help) write nothing, so they are not recorded.
 
     A middleware class rather than a function: Bolt calls a function middleware through its
     argument injection on every request, which alone costs about a sixth of Bolt's whole
@@ -117,18 +145,28 @@ class _FirstDelivery(AsyncMiddleware):
         next: Callable[[], Awaitable[BoltResponse]],
     ) -> BoltResponse | None:
         body = req.body
-        event_id = body.get("event_id")
-        if body.get("type") == "event_callback" and isinstance(event_id, str):
+        kind = translate.kind(body)
+        key = self._key(req, kind)
+        if key is not None:
             team = translate.team_id(body)
-            if not await self._router.first_delivery("slack", team, event_id):
-                log.info(
-                    "slack.event_duplicate",
-                    team=team,
-                    event_id=event_id,
-                    event_type=str((body.get("event") or {}).get("type")),
-                )
+            if not await self._router.first_delivery("slack", team, key):
+                log.info("slack.duplicate_delivery", key=key, **translate.describe(body))
                 return BoltResponse(status=200, body="")
         return await next()
+
+    def _key(self, req: AsyncBoltRequest, kind: str) -> str | None:
+        body = req.body
+        if kind == "event_callback":
+            event_id = body.get("event_id")
+            return event_id if isinstance(event_id, str) else None
+        if kind in UNADDRESSED:
+            return None
+        if kind == "command" and self._router.writes_nothing(
+            translate.parse_command(str(body.get("text", "")))[0]
+        ):
+            return None
+        signed = req.context.get(SIGNED_DIGEST)
+        return f"signed:{signed}" if isinstance(signed, str) else None
 
 
 class _SignatureClock(SignatureClock):
@@ -151,12 +189,14 @@ class SlackAdapter:
         sender: SlackSender,
         verifier: SignatureVerifier | None,
         router: Router,
+        installations: SingleWorkspace,
         app_token: str | None = None,
         inbound_clients: Sequence[AsyncWebClient] = (),
     ) -> None:
         self.app = app
         self.sender = sender
         self.router = router
+        self.installations = installations
         self._verifier = verifier
         self._app_token = app_token
         self._socket: AsyncSocketModeHandler | None = None
@@ -167,6 +207,7 @@ class SlackAdapter:
         self._http: aiohttp.ClientSession | None = None
         app.use(_FirstDelivery(router))
         app.error(self._on_error)
+        router.config.admin_reach.narrow("slack", installations.covers_workspace)
 
     @classmethod
     def from_settings(cls, settings: SlackSettings, router: Router) -> SlackAdapter:
@@ -181,12 +222,16 @@ class SlackAdapter:
             else ""
         )
         identity = AsyncWebClient(token=token, base_url=base_url, timeout=INBOUND_TIMEOUT)
+        installations = SingleWorkspace(identity)
         app = AsyncApp(
             name="flywheel",
             # Bolt copies base URL, timeout and session from this client into every
             # request's client; the token comes from `authorize`.
             client=AsyncWebClient(base_url=base_url, timeout=INBOUND_TIMEOUT),
-            authorize=SingleWorkspaceAuthorize(identity),
+            # Strangers are turned away before authorisation, so it only finds the token.
+            before_authorize=_OwnWorkspace(installations),
+            # Bolt's hint omits it, but it handles None (no installation) from `authorize`.
+            authorize=InstallationAuthorize(installations),  # type: ignore[arg-type]
             signing_secret=signing_secret,
             # The edge verifies signatures (and answers 401) before Bolt sees a request.
             request_verification_enabled=False,
@@ -209,6 +254,7 @@ class SlackAdapter:
                 else None
             ),
             router=router,
+            installations=installations,
             app_token=(
                 settings.slack_app_token.get_secret_value() if settings.slack_app_token else None
             ),
@@ -217,8 +263,7 @@ class SlackAdapter:
 
     async def team_id(self) -> str:
         """The workspace the bot token belongs to (Slack's `auth.test`)."""
-        identity = await self.sender.client.auth_test()
-        return str(identity["team_id"])
+        return (await self.installations.identify()).team_id or ""
 
     def routes(self) -> list[web.RouteDef]:
         """The one Request URL for events, commands and interactivity."""
@@ -251,8 +296,17 @@ class SlackAdapter:
         else:
             text = raw.decode("utf-8")
         self._connect_clients()
+        # What was signed identifies this delivery: a replay of it is the same digest.
+        signed = hashlib.sha256(
+            b"%s:%s" % (request.headers["X-Slack-Request-Timestamp"].encode(), raw)
+        ).hexdigest()
         response = await self.app.async_dispatch(
-            AsyncBoltRequest(body=text, query=request.query_string, headers=headers)
+            AsyncBoltRequest(
+                body=text,
+                query=request.query_string,
+                headers=headers,
+                context={SIGNED_DIGEST: signed},
+            )
         )
         return await to_aiohttp_response(response)
 
@@ -292,7 +346,19 @@ class SlackAdapter:
         return await apologise(body, client)
 
     async def start(self) -> None:
-        """Connect Socket Mode when an app token is configured; HTTP mode needs nothing."""
+        """Learn whose token this is; connect Socket Mode when an app token is configured."""
+        try:
+            identity = await self.installations.identify()
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as error:
+            # The first request asks again; until then nobody is served or made admin.
+            log.warning("slack.identity_unavailable", error=type(error).__name__)
+        else:
+            log.info(
+                "slack.identified",
+                team=identity.team_id,
+                enterprise=identity.enterprise_id,
+                org_wide=identity.is_enterprise_install,
+            )
         if self._app_token is None:
             return
         self._connect_clients()
@@ -366,4 +432,8 @@ async def _notify(body: Body, client: AsyncWebClient) -> None:
         log.warning("slack.apology_failed", kind=kind, user=user, error=type(error).__name__)
 
 
-__all__ = ["EVENTS_PATH", "SingleWorkspaceAuthorize", "SlackAdapter", "SlackSettings"]
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+__all__ = ["EVENTS_PATH", "Installations", "SlackAdapter", "SlackSettings"]
