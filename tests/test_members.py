@@ -90,17 +90,39 @@ async def test_profile_changes_are_written(sessions: SessionFactory) -> None:
 async def test_an_admin_flag_change_takes_effect_on_the_next_interaction(
     sessions: SessionFactory,
 ) -> None:
-    _, before = await interact(sessions, ACME, ALICE)
+    acme, before = await interact(sessions, ACME, ALICE)
     promoted = replace(ALICE, is_platform_admin=True)
     _, after = await interact(sessions, ACME, promoted)
     _, demoted = await interact(sessions, ACME, ALICE)
 
-    assert not is_admin(before, Config())
-    assert is_admin(after, Config())
-    assert not is_admin(demoted, Config())
+    assert not is_admin(before, Config(), acme)
+    assert is_admin(after, Config(), acme)
+    assert not is_admin(demoted, Config(), acme)
     async with sessions() as session:
         stored = (await session.exec(select(Member))).one()
     assert stored.is_platform_admin is False
+
+
+async def test_flywheel_admins_count_only_where_the_platform_narrowed_them(
+    sessions: SessionFactory,
+) -> None:
+    acme, alice_at_acme = await interact(sessions, ACME, ALICE)
+    globex, alice_at_globex = await interact(sessions, GLOBEX, ALICE)
+    tenant, alice_on_teams = await interact(
+        sessions, Origin(platform="teams", workspace_id="x"), ALICE
+    )
+    by_id, by_email = (
+        Config(admins=frozenset({"UALICE"})),
+        Config(admins=frozenset({"alice@acme.test"})),
+    )
+    for config in (by_id, by_email):
+        config.admin_reach.narrow("slack", lambda team: team == "T0001")
+
+        assert is_admin(alice_at_acme, config, acme)
+        assert not is_admin(alice_at_globex, config, globex)
+        # Teams was not narrowed: FLYWHEEL_ADMINS applies in every tenant, as before.
+        assert is_admin(alice_on_teams, config, tenant)
+        assert config.admins_in(globex) == frozenset()
 
 
 async def test_an_unknown_profile_overwrites_nothing(sessions: SessionFactory) -> None:
