@@ -56,6 +56,9 @@ class FakeSlack:
 
     team_id: str = "T0001"
     team_name: str = "Acme"
+    # Enterprise Grid: the organisation, and whether the token is an org-wide install's.
+    enterprise_id: str | None = None
+    org_wide: bool = False
     bot_user_id: str = "UBOT"
     calls: list[Call] = field(default_factory=list)
     users: dict[str, FakeSlackUser] = field(default_factory=dict)
@@ -201,6 +204,8 @@ class FakeSlack:
                 "user_id": self.bot_user_id,
                 "bot_id": "B0001",
                 "url": "https://acme.slack.com/",
+                "is_enterprise_install": self.org_wide,
+                **({"enterprise_id": self.enterprise_id} if self.enterprise_id else {}),
             }
         if method in ("chat.postMessage", "chat.postEphemeral"):
             channel = str(args.get("channel", ""))
