@@ -428,6 +428,8 @@ class FlywheelTeamsBot(TeamsActivityHandler):  # type: ignore[misc]
     async def _submit_action(self, turn_context: TurnContext) -> InvokeResponse:
         """The dialog's form submitted: errors keep it open; otherwise it closes."""
         activity = turn_context.activity
+        if not await self._first_delivery(activity):
+            return _ok()
         value = activity.value if isinstance(activity.value, dict) else {}
         data = value.get("data")
         if not isinstance(data, dict):
