@@ -260,3 +260,37 @@ def test_which_requests_an_installation_covers() -> None:
     assert organisation.covers(team_id="T0777", enterprise_id="E0001")
     assert not organisation.covers(team_id="T0777", enterprise_id=None)
     assert not organisation.covers(team_id="T0777", enterprise_id="E0BAD")
+
+
+async def test_the_team_is_learnt_at_start_up_and_asked_once(
+    slack: SlackHttp, flywheel: Flywheel, fake_slack: FakeSlack
+) -> None:
+    assert flywheel.slack is not None
+    await flywheel.slack.start()
+    identity = flywheel.slack.installations.identity
+    assert identity is not None and (identity.team_id, identity.bot_user_id) == ("T0001", "UBOT")
+
+    await slack.command("stats", user="UALICE")
+    await slack.command("stats", user="UMALLORY", team_id=STRANGER)
+
+    assert len(fake_slack.calls_to("auth.test")) == 1
+
+
+async def test_slack_unreachable_at_start_up_is_asked_again_by_the_first_request(
+    slack: SlackHttp, flywheel: Flywheel, fake_slack: FakeSlack
+) -> None:
+    assert flywheel.slack is not None
+    fake_slack.fail("auth.test", error="service_unavailable")
+    await flywheel.slack.start()
+    assert flywheel.slack.installations.identity is None
+    own = Workspace(platform="slack", external_id="T0001")
+    # Until the team is known, FLYWHEEL_ADMINS count nowhere on Slack.
+    assert flywheel.router.config.admins_in(own) == frozenset()
+
+    response = await slack.command("admin", user="UALICE")
+
+    assert response.status == 200
+    assert [c.args["view"]["callback_id"] for c in fake_slack.calls_to("views.open")] == [
+        "admin_form"
+    ]
+    assert len(fake_slack.calls_to("auth.test")) == 2
