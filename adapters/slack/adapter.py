@@ -101,6 +101,7 @@ class _OwnWorkspace(AsyncMiddleware):
             return await next()
         enterprise = _text(req.context.enterprise_id)
         teams = {translate.team_id(body), _text(req.context.team_id) or ""} - {""}
+        # Naming no team at all (an org-level event) is no installation's request either.
         for team in teams or {""}:
             if await self._installations.find(team_id=team, enterprise_id=enterprise) is None:
                 log.warning(
@@ -127,7 +128,8 @@ class _FirstDelivery(AsyncMiddleware):
     was signed (timestamp and body, computed at the edge): any other request, however alike,
     has another timestamp or another `trigger_id`, so a person pressing +1 twice is two
     deliveries and the domain rules decide about the second. Commands answered from their
-    own words (help) write nothing, so they are not recorded.
+    own words (help) write nothing, so they are not recorded; nor is anything that came
+    over Socket Mode, which has no signature to replay.
 
     A middleware class rather than a function: Bolt calls a function middleware through its
     argument injection on every request, which alone costs about a sixth of Bolt's whole
