@@ -31,6 +31,7 @@ from handlers import home, impact, notes, routing, workspace_settings
 from handlers.context import Context, Scope, channel, dm
 from handlers.digest_settings import DAYS
 from handlers.errors import NotAllowed, NotFound
+from handlers.ids import maybe_id
 from handlers.impact import LoggedWin, OpenRequest, Period, Ranked, Totals
 from handlers.interactions import Action, Command, Reply
 from handlers.lifecycle import Status, move
@@ -687,10 +688,8 @@ async def claim(ctx: Context, action: Action) -> Reply:
     pinged expert makes (routing.claim): the first claim wins, the other experts' pings are
     withdrawn, the requester hears, and the claimant gets the drafting buttons in a DM.
     """
-    try:
-        request = await ctx.session.get(ContentRequest, int(action.value))
-    except ValueError:
-        request = None
+    request_id = maybe_id(action.value)
+    request = await ctx.session.get(ContentRequest, request_id) if request_id else None
     if request is None or request.workspace_id != ctx.workspace_id:
         raise NotFound("I can't find that request — it may have been removed.")
     if request.requester_id == ctx.member_id:

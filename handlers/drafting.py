@@ -22,6 +22,7 @@ from handlers.ai_drafting import (
 from handlers.compliance import Content, check
 from handlers.context import Config, Context, Scope, channel, dm
 from handlers.errors import FormInvalid, InvalidTransition, NotAllowed, NotFound
+from handlers.ids import parse_id
 from handlers.interactions import NO_REPLY, Action, Reply, Submission
 from handlers.lifecycle import Status, move
 from handlers.markup import md
@@ -90,10 +91,7 @@ async def _draft(ctx: Scope, draft_id: int) -> Draft:
 
 
 def _int(raw: str, what: str) -> int:
-    try:
-        return int(raw)
-    except ValueError:
-        raise NotFound(f"I can't find that {what}.") from None
+    return parse_id(raw, f"I can't find that {what}.")
 
 
 async def working_draft(ctx: Context, request: ContentRequest) -> Draft:

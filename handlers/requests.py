@@ -12,6 +12,7 @@ from sqlmodel import col, select
 from handlers import home
 from handlers.context import Context, dm
 from handlers.errors import FormInvalid, InvalidTransition, NotFound
+from handlers.ids import parse_id
 from handlers.interactions import NO_REPLY, Action, Command, Reply, Submission
 from handlers.lifecycle import ACTIVE, LABELS, Status
 from handlers.markup import Markup, md
@@ -332,10 +333,7 @@ def _state(raw: str) -> dict[str, Any]:
 
 
 def _request_id(raw: str) -> int:
-    try:
-        return int(raw)
-    except ValueError:
-        raise NotFound("I can't find that request — it may have been removed.") from None
+    return parse_id(raw, "I can't find that request — it may have been removed.")
 
 
 def _first_line(text: str) -> str:

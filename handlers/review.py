@@ -11,6 +11,7 @@ from sqlmodel import select
 from handlers import distribution, workspace_settings
 from handlers.context import Context, dm
 from handlers.errors import FormInvalid, InvalidTransition, NotAllowed, NotFound
+from handlers.ids import parse_id
 from handlers.interactions import NO_REPLY, Action, Reply, Submission
 from handlers.lifecycle import Status, move
 from handlers.markup import md, quoted
@@ -38,10 +39,9 @@ SUMMARY_MAX = 300
 
 async def _target(ctx: Context, value: str) -> tuple[Draft, DraftVersion, ContentRequest]:
     """The draft and version a review button names, checked against the current version."""
-    try:
-        draft_id, version_no = (int(part) for part in value.split(":", 1))
-    except ValueError:
-        raise NotFound("I can't find that draft.") from None
+    raw_draft, _, raw_version = value.partition(":")
+    draft_id = parse_id(raw_draft, "I can't find that draft.")
+    version_no = parse_id(raw_version, "I can't find that draft.")
     draft = await ctx.session.get(Draft, draft_id)
     if draft is None or draft.workspace_id != ctx.workspace_id:
         raise NotFound("I can't find that draft — it may have been removed.")

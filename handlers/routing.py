@@ -20,6 +20,7 @@ from sqlmodel import col, select
 from handlers import home, workspace_settings
 from handlers.context import Context, Scope, channel, dm
 from handlers.errors import FormInvalid, InvalidTransition, NotAllowed, NotFound
+from handlers.ids import maybe_id
 from handlers.interactions import NO_REPLY, Action, Actor, Reply, Submission
 from handlers.lifecycle import Status, move
 from handlers.markup import Markup, md
@@ -176,10 +177,8 @@ async def _member(scope: Scope, member_id: int | None) -> Member:
 
 
 async def _request(ctx: Context, raw_id: str) -> ContentRequest:
-    try:
-        request = await ctx.session.get(ContentRequest, int(raw_id))
-    except ValueError:
-        request = None
+    request_id = maybe_id(raw_id)
+    request = await ctx.session.get(ContentRequest, request_id) if request_id else None
     if request is None or request.workspace_id != ctx.workspace_id:
         raise NotFound("I can't find that request — it may have been removed.")
     return request

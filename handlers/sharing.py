@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from handlers import captions, composer, home, markup, tracking
 from handlers.context import Context, Scope
 from handlers.errors import DomainError, NotFound
+from handlers.ids import parse_id
 from handlers.interactions import NO_REPLY, Action, Reply, Submission
 from handlers.markup import Markup, md, quoted
 from handlers.messages import (
@@ -254,10 +255,7 @@ async def share_post(ctx: Context, action: Action) -> Reply:
 
 async def get_post(ctx: Scope, raw_id: str) -> Post:
     """A post of this workspace by id, or NotFound."""
-    try:
-        post_id = int(raw_id)
-    except ValueError:
-        raise NotFound("That post no longer exists.") from None
+    post_id = parse_id(raw_id, "That post no longer exists.")
     post = await ctx.session.get(Post, post_id)
     if post is None or post.workspace_id != ctx.workspace_id:
         raise NotFound("That post no longer exists.")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from sqlmodel import col, select
 
 from handlers.context import Context, dm
+from handlers.ids import maybe_id
 from handlers.interactions import Action, Command, Reply, Submission
 from handlers.markup import md, quoted
 from handlers.members import mention
@@ -147,7 +148,7 @@ async def open_from_command(ctx: Context, command: Command) -> Reply:
 
 async def open_from_post(ctx: Context, action: Action) -> Reply:
     """`win_log` on a post (or without one): the win form, with that post chosen."""
-    post_id = _int(action.value)
+    post_id = maybe_id(action.value)
     if post_id is not None:
         post = await ctx.session.get(Post, post_id)
         if post is None or post.workspace_id != ctx.workspace_id:
@@ -193,7 +194,7 @@ async def submit(ctx: Context, submission: Submission) -> Reply:
     post: Post | None = None
     raw_post = first(values.get("post")).strip()
     if raw_post and raw_post != NO_POST:
-        post_id = _int(raw_post)
+        post_id = maybe_id(raw_post)
         post = await ctx.session.get(Post, post_id) if post_id is not None else None
         if post is None or post.workspace_id != ctx.workspace_id:
             errors["post"] = "That post isn't one of this workspace's — choose one from the list."
@@ -233,13 +234,6 @@ def _thanks(win: Win, post: Post, seller: Member) -> Message:
             ContextLine(text=md("Logged by {}.", mention(seller))),
         ),
     )
-
-
-def _int(raw: str) -> int | None:
-    try:
-        return int(raw.strip())
-    except ValueError:
-        return None
 
 
 def register(router: Router) -> None:
