@@ -20,6 +20,7 @@ from uuid import uuid4
 import structlog
 
 from handlers.context import Config, Context, dm
+from handlers.controls import clean_text, cleaned
 from handlers.errors import DomainError, FormInvalid
 from handlers.interactions import (
     NO_REPLY,
@@ -151,7 +152,12 @@ class Router:
         return self.fallback_command
 
     async def dispatch(self, interaction: Interaction) -> Reply:
-        """Run one interaction; replies meant for later are queued in the same transaction."""
+        """Run one interaction; replies meant for later are queued in the same transaction.
+
+        Control characters are taken out of everything the interaction carries first, so
+        no handler sees them and no database is asked to store them.
+        """
+        interaction = cleaned(interaction)
         origin = interaction.origin
         try:
             if isinstance(interaction, Command) and origin.reply_to is None:
@@ -188,8 +194,8 @@ class Router:
             return await events.first_delivery(
                 session,
                 platform=platform,
-                workspace=workspace,
-                event_id=event_id,
+                workspace=clean_text(workspace),
+                event_id=clean_text(event_id),
                 now=self.clock.now(),
             )
 
