@@ -289,6 +289,14 @@ class SlackAdapter:
         if translate.kind(body) == "app_rate_limited":
             log.warning("slack.events_rate_limited", team=body.get("team_id"))
             return web.Response(status=200)
+        if translate.org_wide(body):
+            # Acknowledged, or Slack would retry it for hours; there is no workspace to act in.
+            log.info(
+                "slack.org_wide_event_ignored",
+                enterprise=body.get("enterprise_id"),
+                event_type=str(body["event"]["type"]),
+            )
+            return web.Response(status=200)
         headers: dict[str, str | Sequence[str]] = {k.lower(): v for k, v in request.headers.items()}
         if form_encoded:
             # Bolt would parse the form again, and reads a command whose text merely
@@ -338,7 +346,18 @@ class SlackAdapter:
             return False
 
     async def _on_error(self, error: Exception, body: Body, client: AsyncWebClient) -> BoltResponse:
-        """The one place unexpected failures end: logged with context, a short apology."""
+        """The one place unexpected failures end: logged with context, a short apology.
+
+        Slack failing or not answering in time is the world's fault, not a bug: one warning
+        line. Anything else is an error with its traceback.
+        """
+        if isinstance(error, SlackApiError | aiohttp.ClientError | TimeoutError):
+            log.warning(
+                "slack.call_failed",
+                error=f"{type(error).__name__}: {' '.join(str(error).split())[:200]}",
+                **translate.describe(body),
+            )
+            return await apologise(body, client)
         log.error(
             "slack.request_failed",
             error=f"{type(error).__name__}: {error}",

@@ -6,11 +6,11 @@ the fields every payload of that kind is guaranteed to carry.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 from urllib.parse import parse_qsl
 
+from adapters.inbound import BadJson, load_json
 from handlers import markup
 from handlers.interactions import (
     Action,
@@ -69,9 +69,9 @@ def parse_body(raw: bytes, content_type: str) -> tuple[Body, bool]:
 
 def _json_object(text: str, what: str) -> Body:
     try:
-        value = json.loads(text)
-    except ValueError:
-        raise MalformedRequest(f"{what} is not valid JSON") from None
+        value = load_json(text, what)
+    except BadJson as bad:
+        raise MalformedRequest(str(bad)) from None
     if not isinstance(value, dict):
         raise MalformedRequest(f"{what} is not a JSON object")
     return value
@@ -98,7 +98,9 @@ def _check_json(body: Body) -> None:
     if kind == "url_verification":
         _require(body, "challenge")
     elif kind == "event_callback":
-        _require(body, "team_id", "event_id", "event.type")
+        _require(body, "event_id", "event.type")
+        if not org_wide(body):
+            _require(body, "team_id")
         event = body["event"]
         if event["type"] == "app_mention":
             _require(body, "event.user", "event.channel", "event.ts")
@@ -106,6 +108,18 @@ def _check_json(body: Body) -> None:
                 raise MalformedRequest("missing or invalid 'event.text'")
         elif event["type"] == "app_home_opened":
             _require(body, "event.user")
+
+
+def org_wide(body: Body) -> bool:
+    """An Enterprise Grid event of the whole organisation: it names no workspace (`team_id`),
+    only the enterprise, so no workspace of Flywheel's can act on it."""
+    enterprise = body.get("enterprise_id")
+    return (
+        body.get("type") == "event_callback"
+        and not body.get("team_id")
+        and isinstance(enterprise, str)
+        and bool(enterprise)
+    )
 
 
 def _check_payload(body: Body) -> None:

@@ -9,7 +9,6 @@ turn changed is committed.
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -28,6 +27,7 @@ from botframework.connector.auth import (
 )
 from pydantic import SecretStr
 
+from adapters.inbound import BadJson, load_json
 from adapters.teams import translate
 from adapters.teams.auth import InboundAuth, KeysUnavailable, Unauthorized
 from adapters.teams.bot import FlywheelTeamsBot
@@ -37,6 +37,7 @@ from adapters.teams.directory import TeamsDirectory
 from adapters.teams.limits import TeamsLimiter
 from adapters.teams.profiles import Profiles
 from adapters.teams.sender import TeamsSender
+from handlers.controls import cleaned
 from handlers.router import Router
 
 log = structlog.get_logger(__name__)
@@ -187,11 +188,15 @@ class TeamsAdapter:
         if request.content_type != "application/json":
             return _error(415, "activities are sent as application/json")
         try:
-            body: Any = json.loads(await request.read())
-        except (ValueError, UnicodeDecodeError):
-            return _error(400, "the body is not valid JSON")
+            body: Any = load_json(await request.read(), "the body")
+        except BadJson as bad:
+            # Before authentication, and without a log line: anyone can send this.
+            return _error(400, str(bad))
         if not isinstance(body, dict):
             return _error(400, "the activity is not a JSON object")
+        # Control characters out of everything, before any of it is stored (a conversation
+        # reference, say) or handed to the SDK.
+        body = cleaned(body)
         try:
             activity = Activity().deserialize(body)
         except Exception:  # msrest raises several kinds on bad shapes

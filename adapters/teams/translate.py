@@ -39,6 +39,32 @@ TYPES = frozenset(
 )
 DEFAULT_COMMAND = "help"
 MAX_TEXT = 40_000
+# Fields the SDK and the handler read, with the JSON type each has whenever it is present:
+# the SDK copies whatever it is given, and a list where an object belongs fails deep in a
+# turn instead of at the door.
+OBJECTS = ("from", "conversation", "recipient", "channelData", "channelData.tenant")
+STRINGS = (
+    "id",
+    "name",
+    "action",
+    "replyToId",
+    "locale",
+    "localTimezone",
+    "textFormat",
+    "from.name",
+    "from.aadObjectId",
+    "conversation.name",
+    "conversation.conversationType",
+    "conversation.tenantId",
+)
+LISTS_OF_OBJECTS = (
+    "membersAdded",
+    "membersRemoved",
+    "entities",
+    "attachments",
+    "reactionsAdded",
+    "reactionsRemoved",
+)
 
 _AT = re.compile(r"<at\b[^>]*>.*?</at>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")
@@ -71,6 +97,7 @@ def check(body: Any) -> Body:
     if not isinstance(body, dict):
         raise MalformedActivity("the activity is not a JSON object")
     _require(body, "type", "serviceUrl", "channelId", "conversation.id", "recipient.id")
+    _check_types(body)
     kind = body["type"]
     if kind not in TYPES:
         raise MalformedActivity(f"unsupported activity type {kind!r}")
@@ -109,6 +136,30 @@ def check(body: Any) -> Body:
         if value is not None and not isinstance(value, dict):
             raise MalformedActivity("invalid 'value'")
     return body
+
+
+def _check_types(body: Body) -> None:
+    for path in OBJECTS:
+        value = _get(body, path)
+        if value is not None and not isinstance(value, dict):
+            raise MalformedActivity(f"invalid {path!r}: expected an object")
+    data = body.get("channelData") or {}
+    for key in ("team", "channel", "settings"):
+        value = data.get(key)
+        if value is not None and not isinstance(value, dict):
+            raise MalformedActivity(f"invalid 'channelData.{key}': expected an object")
+    if data.get("eventType") is not None and not isinstance(data["eventType"], str):
+        raise MalformedActivity("invalid 'channelData.eventType': expected a string")
+    for path in STRINGS:
+        value = _get(body, path)
+        if value is not None and not isinstance(value, str):
+            raise MalformedActivity(f"invalid {path!r}: expected a string")
+    for key in LISTS_OF_OBJECTS:
+        value = body.get(key)
+        if value is not None and not (
+            isinstance(value, list) and all(isinstance(item, dict) for item in value)
+        ):
+            raise MalformedActivity(f"invalid {key!r}: expected a list of objects")
 
 
 # -- who and where ------------------------------------------------------------------------
