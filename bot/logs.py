@@ -9,6 +9,7 @@ from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
+from aiohttp.http_exceptions import HttpProcessingError
 
 _SECRET_KEYS = re.compile(r"token|secret|password|authorization|api_key|cookie", re.I)
 _SECRET_VALUES = re.compile(r"xox[abposr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+|sk-[A-Za-z0-9_-]{8,}")
@@ -60,3 +61,29 @@ def configure(level: str = "INFO", json: bool | None = None) -> None:
     # Alembic narrates every migration step at INFO; operators need only problems.
     for noisy in ("alembic", "alembic.runtime.migration", "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class WorldsFault(logging.Filter):
+    """aiohttp's server logs a malformed request (a bad request line, a bad header) and a
+    client that hangs up mid-request as errors with a traceback. Neither is this process's
+    fault, and anyone can cause either: each becomes one warning line saying what happened.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if record.levelno >= logging.ERROR and isinstance(
+            error, HttpProcessingError | ConnectionError
+        ):
+            reason = " ".join(str(error).split())[:200]
+            record.msg = f"{record.getMessage()}: {type(error).__name__}: {reason}"
+            record.args = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def demote_worlds_faults() -> None:
+    """Install `WorldsFault` on aiohttp's server logger, once."""
+    server = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, WorldsFault) for f in server.filters):
+        server.addFilter(WorldsFault())

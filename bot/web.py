@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot import metrics
+from bot import logs, metrics
 from storage import outbox
 from storage.db import SessionFactory
 from storage.migrate import is_current
@@ -63,6 +63,7 @@ def create_app(
     ack_routes: dict[str, str],
 ) -> web.Application:
     """Assemble routes; `ack_routes` maps platform routes to the platform they acknowledge."""
+    logs.demote_worlds_faults()
     app = web.Application(middlewares=[measure], client_max_size=1024**2)
     app[ACK_ROUTES] = ack_routes
 
