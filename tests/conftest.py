@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, settings
 from sqlalchemy.engine import make_url
 
 from bot.app import Flywheel, build
@@ -24,6 +25,28 @@ POSTGRES_URL = os.environ.get(
 SIGNING_SECRET = "test-signing-secret-0123456789"
 BOT_TOKEN = "xoxb-test-token"
 SECRET_KEY = "test-secret-key-0123456789abcdef"
+
+
+# Property tests: a bounded, repeatable run in `make test`; `HYPOTHESIS_PROFILE=long` for a
+# longer, randomised one. Examples share one app per test, hence the health check.
+_SHARED_APP = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+settings.register_profile(
+    "default",
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    print_blob=True,
+    suppress_health_check=_SHARED_APP,
+)
+settings.register_profile(
+    "long",
+    max_examples=2000,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=_SHARED_APP,
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 def _postgres_problem() -> str | None:

@@ -113,7 +113,9 @@ class Listeners:
             if errors:
                 await ack(response_action="errors", errors=errors)
                 return
-            log.error(
+            # Every form Flywheel opens has an input for each field it checks: a view
+            # without them is not one of its forms, as the request claimed.
+            log.warning(
                 "slack.form_errors_unplaceable",
                 form=submission.form_id,
                 fields=sorted(reply.errors),

@@ -91,9 +91,56 @@ def _require(body: Body, *paths: str, kind: type = str) -> None:
             raise MalformedRequest(f"missing or invalid {path!r}")
 
 
+# Fields Bolt and the listeners read, with the JSON type each has whenever it is present
+# (null included: Slack sends `"enterprise": null`). Anything else is not from Slack.
+_STRINGS = (
+    "team_id",
+    "enterprise_id",
+    "api_app_id",
+    "trigger_id",
+    "callback_id",
+    "response_url",
+    "team.id",
+    "team.domain",
+    "user.id",
+    "user.team_id",
+    "user.username",
+    "user.name",
+    "enterprise.id",
+    "channel.id",
+    "container.type",
+    "view.id",
+    "view.type",
+    "view.team_id",
+    "view.callback_id",
+    "view.private_metadata",
+    "message.ts",
+    "message.thread_ts",
+    "message.user",
+)
+_OBJECTS = ("event", "team", "user", "enterprise", "channel", "container", "view", "message")
+_LISTS = ("authorizations", "actions", "view.blocks", "response_urls")
+
+
+def _check_types(body: Body) -> None:
+    for path in _STRINGS:
+        if _get(body, path) is not None and not isinstance(_get(body, path), str):
+            raise MalformedRequest(f"invalid {path!r}: expected a string")
+    for path in _OBJECTS:
+        if body.get(path) is not None and not isinstance(body[path], dict):
+            raise MalformedRequest(f"invalid {path!r}: expected an object")
+    for path in _LISTS:
+        value = _get(body, path)
+        if value is not None and not (
+            isinstance(value, list) and all(isinstance(item, dict) for item in value)
+        ):
+            raise MalformedRequest(f"invalid {path!r}: expected a list of objects")
+
+
 def _check_json(body: Body) -> None:
+    _check_types(body)
     kind = body.get("type")
-    if kind not in JSON_TYPES:
+    if not isinstance(kind, str) or kind not in JSON_TYPES:
         raise MalformedRequest(f"unsupported event type {kind!r}")
     if kind == "url_verification":
         _require(body, "challenge")
@@ -123,8 +170,9 @@ def org_wide(body: Body) -> bool:
 
 
 def _check_payload(body: Body) -> None:
+    _check_types(body)
     kind = body.get("type")
-    if kind not in PAYLOAD_TYPES:
+    if not isinstance(kind, str) or kind not in PAYLOAD_TYPES:
         raise MalformedRequest(f"unsupported interaction type {kind!r}")
     _require(body, "user.id")
     if not (_get(body, "team.id") or _get(body, "user.team_id")):

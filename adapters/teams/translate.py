@@ -51,12 +51,15 @@ STRINGS = (
     "locale",
     "localTimezone",
     "textFormat",
+    "from.id",
     "from.name",
     "from.aadObjectId",
     "conversation.name",
     "conversation.conversationType",
     "conversation.tenantId",
 )
+ADDRESSES = ("id", "replyToId", "conversation.id", "from.id", "recipient.id")
+_ADDRESS = re.compile(r"[\x21-\x7e]{1,512}")
 LISTS_OF_OBJECTS = (
     "membersAdded",
     "membersRemoved",
@@ -160,6 +163,16 @@ def _check_types(body: Body) -> None:
             isinstance(value, list) and all(isinstance(item, dict) for item in value)
         ):
             raise MalformedActivity(f"invalid {key!r}: expected a list of objects")
+    # These go into the Connector's URLs when the bot answers: Teams' own are printable
+    # ASCII without spaces.
+    for path in ADDRESSES:
+        value = _get(body, path)
+        if isinstance(value, str) and not _ADDRESS.fullmatch(value):
+            raise MalformedActivity(f"invalid {path!r}: not an id Teams would send")
+    for key in ("membersAdded", "membersRemoved"):
+        for member in body.get(key) or ():
+            if not isinstance(member.get("id"), str) or not member["id"]:
+                raise MalformedActivity(f"invalid {key!r}: a member without an id")
 
 
 # -- who and where ------------------------------------------------------------------------
