@@ -118,6 +118,10 @@ _STRINGS = (
     "message.thread_ts",
     "message.user",
 )
+EVENT_STRINGS = {
+    "app_mention": ("user", "channel", "ts", "thread_ts", "bot_id", "text", "team"),
+    "app_home_opened": ("user", "channel", "tab"),
+}
 _OBJECTS = ("event", "team", "user", "enterprise", "channel", "container", "view", "message")
 _LISTS = ("authorizations", "actions", "view.blocks", "response_urls")
 
@@ -149,6 +153,11 @@ def _check_json(body: Body) -> None:
         if not org_wide(body):
             _require(body, "team_id")
         event = body["event"]
+        # Other events give some of these other types (`user_change` carries a user object).
+        if event["type"] in EVENT_STRINGS:
+            for key in EVENT_STRINGS[event["type"]]:
+                if event.get(key) is not None and not isinstance(event[key], str):
+                    raise MalformedRequest(f"invalid 'event.{key}': expected a string")
         if event["type"] == "app_mention":
             _require(body, "event.user", "event.channel", "event.ts")
             if not isinstance(event.get("text", ""), str):
