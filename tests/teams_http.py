@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -41,6 +42,17 @@ OTHER_TENANT = "tenant-globex"
 KEY_ID = "test-key-1"
 PATH = "/api/messages"
 TUESDAY_14 = datetime(2026, 11, 24, 14, 0, tzinfo=UTC)  # 15:00 Paris
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "teams"
+
+
+def fixture(name: str) -> dict[str, Any]:
+    """A fresh copy of a recorded-style activity (`tests/fixtures/teams/activity_<name>.json`)."""
+    loaded: dict[str, Any] = json.loads(
+        (FIXTURES / f"activity_{name}.json").read_text(encoding="utf-8")
+    )
+    return loaded
 
 
 class KeyServer:

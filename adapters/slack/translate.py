@@ -139,6 +139,10 @@ def _check_types(body: Body) -> None:
             isinstance(value, list) and all(isinstance(item, dict) for item in value)
         ):
             raise MalformedRequest(f"invalid {path!r}: expected a list of objects")
+    for authorization in body.get("authorizations") or ():
+        for key in ("enterprise_id", "team_id", "user_id"):
+            if authorization.get(key) is not None and not isinstance(authorization[key], str):
+                raise MalformedRequest(f"invalid 'authorizations.{key}': expected a string")
 
 
 def _check_json(body: Body) -> None:
