@@ -200,6 +200,7 @@ async def test_deep_json_on_slack_events_is_400(
     "field, value",
     [
         ("channelData", ["tenant"]),
+        ("channelData", None),
         ("channelData", "tenant-acme"),
         ("membersAdded", "28:bot"),
         ("membersAdded", [{"id": None}]),
@@ -238,7 +239,10 @@ def _odd_payloads() -> dict[str, dict[str, Any]]:
     action_id_number["actions"][0]["action_id"] = 7
     response_url_number = fixture("block_actions_message")
     response_url_number["response_url"] = 7
+    view_without_type = fixture("view_submission")
+    del view_without_type["view"]["type"]
     return {
+        "view-without-type": view_without_type,
         "view-missing": no_view,
         "view-a-list": view_list,
         "state-values-a-list": values_list,

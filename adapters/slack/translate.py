@@ -197,7 +197,7 @@ def _check_payload(body: Body) -> None:
             raise MalformedRequest("missing or invalid 'actions'")
         _require(actions[0], "action_id")
     elif kind == "view_submission":
-        _require(body, "view.callback_id")
+        _require(body, "view.callback_id", "view.type")
         _require(body, "view.state.values", kind=dict)
         for block in body["view"]["state"]["values"].values():
             if not isinstance(block, dict) or not all(isinstance(e, dict) for e in block.values()):

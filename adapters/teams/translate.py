@@ -142,6 +142,9 @@ def check(body: Any) -> Body:
 
 
 def _check_types(body: Body) -> None:
+    # Teams always sends it, and the SDK's Teams handler reads it on every turn.
+    if not isinstance(body.get("channelData"), dict):
+        raise MalformedActivity("missing or invalid 'channelData': expected an object")
     for path in OBJECTS:
         value = _get(body, path)
         if value is not None and not isinstance(value, dict):
