@@ -378,13 +378,7 @@ ADDRESSING = ("serviceUrl", "recipient")
 async def test_teams_authenticated_activities_mutated_get_no_5xx(
     edge: Edge, data: Any, name: str
 ) -> None:
-    # An invoke's name stays too: one the SDK does not know is answered 501, which is
-    # issue 11 point 3, tested in test_corpus_http.py.
-    keep = (*ADDRESSING, "name") if name in ("fetch_task", "submit_action") else ADDRESSING
-    # A member added whom the Connector does not know fails the SDK's roster lookup inside
-    # the turn: a Connector failure during a turn, issue 11 point 6.
-    keep = (*keep, "membersAdded")
-    activity = data.draw(mutated(_activities(edge.teams)[name], keep=keep))
+    activity = data.draw(mutated(_activities(edge.teams)[name], keep=ADDRESSING))
     await edge.check(lambda: _status(edge.teams.post(activity)), authenticated=True)
 
 
