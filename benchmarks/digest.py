@@ -11,7 +11,7 @@ timed.
 
 The floor is one raw SQL statement over the same rows the digest must read at the least:
 counted clicks and shares of the eight weeks, two counts in one SELECT. The digest is
-`handlers.digests.build` for the same scheduled time (every figure of the message: headline
+`handlers.impact.digests.build` for the same scheduled time (every figure of the message: headline
 numbers and their change, the eight-week series, participants, first-time contributors,
 clicks per share, the median turnaround, top posts, sharers and experts, wins and open
 requests). Each is timed `--rounds` times, alternating; medians are reported.
@@ -281,8 +281,8 @@ def _bound(value: datetime, postgres: bool) -> Any:
 
 
 async def measure(postgres: bool, rounds: int, scale: float) -> Figures:
-    from handlers import digests
-    from handlers.workspace_settings import WorkspaceSettings
+    from handlers.core.workspace_settings import WorkspaceSettings
+    from handlers.impact import digests
     from storage.db import create_engine, session_factory
 
     started = time.perf_counter()

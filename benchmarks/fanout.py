@@ -21,10 +21,10 @@ from sqlalchemy import func, select
 from benchmarks import Figures, Stopwatch, report, verdict
 from benchmarks.outbox import Delivery, busiest_second, database, send_all
 from bot import logs
-from handlers import distribution
-from handlers.context import Config, Scope
-from handlers.ports import SystemClock
-from handlers.workspace_settings import WorkspaceSettings
+from handlers.core.context import Config, Scope
+from handlers.core.ports import SystemClock
+from handlers.core.workspace_settings import WorkspaceSettings
+from handlers.sharing import distribution
 from storage.db import create_engine, session_factory, transaction
 from storage.models import (
     ContentRequest,

@@ -23,7 +23,7 @@ from datetime import date, timedelta
 import numpy as np
 
 from benchmarks import RESULTS, Figures, report, verdict
-from handlers.matching import ExpertDoc, ExpertIndex, ExpertLoad
+from handlers.routing.matching import ExpertDoc, ExpertIndex, ExpertLoad
 
 TARGET_MS = 20.0
 TARGET_RATIO = 5.0

@@ -29,8 +29,8 @@ from adapters.slack.sender import SlackSender
 from benchmarks import POSTGRES_URL, Figures, Stopwatch, report, verdict
 from bot import logs
 from bot.dispatcher import Dispatcher
-from handlers.messages import Message
-from handlers.ports import SystemClock
+from handlers.core.messages import Message
+from handlers.core.ports import SystemClock
 from storage import outbox
 from storage.db import create_engine, session_factory, transaction
 from storage.migrate import upgrade

@@ -88,9 +88,9 @@ async def _seed(database_url: str, sharers: int) -> dict[str, str]:
     """One workspace, one post, a link per sharer and network; code → Location."""
     from datetime import UTC, datetime
 
-    from handlers import tracking
-    from handlers.context import Config, Scope
-    from handlers.ports import SystemClock
+    from handlers.core.context import Config, Scope
+    from handlers.core.ports import SystemClock
+    from handlers.sharing import tracking
     from storage.db import create_engine, session_factory, transaction
     from storage.models import ContentRequest, Draft, Member, Post, Workspace
 

@@ -15,13 +15,13 @@ from adapters.web import Links
 from adapters.web.digests import DigestPages
 from bot import housekeeping
 from bot.dispatcher import Dispatcher
+from bot.flows import build_router
 from bot.scheduler import Scheduler, Sweeper
 from bot.settings import Settings
 from bot.web import create_app
-from handlers.context import Config
-from handlers.ports import LLM, Clock, Embedder, Sender, SystemClock
-from handlers.registry import build_router
-from handlers.router import Router
+from handlers.core.context import Config
+from handlers.core.ports import AI, LLM, Clock, Embedder, Sender, SystemClock
+from handlers.core.router import Router
 from storage.db import SessionFactory, create_engine, session_factory
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ class Flywheel:
             await self.slack.close()
         if self.teams is not None:
             await self.teams.close()
-        for client in (self.sweeper.embedder, self.sweeper.llm):
+        for client in (self.sweeper.ai.embedder, self.sweeper.ai.llm):
             closing = getattr(client, "close", None)
             if closing is not None:
                 await closing()
@@ -103,13 +103,14 @@ def build(
     )
     ai = settings.openai_api_key is not None
     config = Config(admins=settings.admins, public_base_url=settings.base_url, ai_enabled=ai)
-    sweeper = Sweeper(sessions, clock, config, _embedder(settings), _llm(settings))
+    sweeper = Sweeper(sessions, clock, config, AI(embedder=_embedder(settings), llm=_llm(settings)))
 
     def committed() -> None:
         dispatcher.wake()
         sweeper.wake()
 
     router = build_router(sessions, clock, config, on_commit=committed)
+    sweeper.schedule(router)
     links = Links(
         sessions,
         clock,

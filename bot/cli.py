@@ -148,7 +148,8 @@ async def _digest_preview(flywheel: Flywheel, external_id: str) -> int:
     from sqlmodel import select
 
     from adapters.console.render import render_message
-    from handlers import digests, workspace_settings
+    from handlers.core import workspace_settings
+    from handlers.impact import digests
     from storage.models import Workspace
 
     async with flywheel.sessions() as session:

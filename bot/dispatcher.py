@@ -21,7 +21,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import metrics
-from handlers.ports import Clock, Delivery, PermanentError, RateLimited, Sender, TransientError
+from handlers.core.ports import Clock, Delivery, PermanentError, RateLimited, Sender, TransientError
 from storage import outbox
 from storage.db import SessionFactory, transaction
 from storage.models import MessageRef, Workspace

@@ -11,7 +11,7 @@ import structlog
 from sqlalchemy import delete
 from sqlmodel import col
 
-from handlers.ports import Clock
+from handlers.core.ports import Clock
 from storage import events, outbox
 from storage.db import SessionFactory, transaction
 from storage.models import TeamsFormCard

@@ -10,9 +10,9 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.app import Flywheel
-from handlers.experts import check_columns, import_experts
-from handlers.interactions import Origin
-from handlers.members import ensure_workspace
+from handlers.core.interactions import Origin
+from handlers.core.members import ensure_workspace
+from handlers.routing.experts import check_columns, import_experts
 from storage.db import transaction
 from storage.models import Workspace
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -21,11 +22,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import select
 
-from handlers import distribution, drafting, routing
-from handlers.context import Config, Scope
-from handlers.ports import LLM, Clock, Embedder
-from handlers.registry import SWEEPS
-from handlers.routing import SweepResult
+from handlers.core.context import Config, Scope
+from handlers.core.ports import AI, NO_AI, Clock
+from handlers.core.router import Job, Router, Sweep
 from storage.db import SessionFactory, is_postgres, transaction
 from storage.models import Workspace
 
@@ -39,67 +38,55 @@ LEADER_LOCK = 0x666C79776865656C
 
 
 class Sweeper:
-    """Runs the routing sweep over every workspace; `wake` asks for a run soon."""
+    """Runs every flow's scheduled work over every workspace; `wake` asks for a run soon."""
 
     def __init__(
         self,
         sessions: SessionFactory,
         clock: Clock,
         config: Config,
-        embedder: Embedder | None,
-        llm: LLM | None = None,
+        ai: AI = NO_AI,
     ) -> None:
         self.sessions = sessions
         self.clock = clock
         self.config = config
-        self.embedder = embedder
-        self.llm = llm
+        self.ai = ai
+        self.sweeps: Sequence[Sweep] = ()
+        self.jobs: Sequence[Job] = ()
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
+
+    def schedule(self, router: Router) -> None:
+        """Run the scheduled work the flows registered with the router."""
+        self.sweeps, self.jobs = tuple(router.sweeps), tuple(router.jobs)
 
     def wake(self) -> None:
         self._wake.set()
 
-    async def run_once(self) -> dict[str, SweepResult]:
-        """Sweep each workspace in its own transaction; one failing never blocks the others.
-
-        Then do the queued AI work, outside any transaction (a model may think for seconds).
-        """
+    async def run_once(self) -> None:
+        """Each sweep in each workspace in its own transaction, so one failing never blocks
+        or undoes another; then the jobs, outside any transaction (a model may think for
+        seconds)."""
         async with self._lock:
             async with self.sessions() as session:
                 workspaces = (await session.exec(select(Workspace))).all()
-            results: dict[str, SweepResult] = {}
             for workspace in workspaces:
-                try:
-                    async with transaction(self.sessions) as session:
-                        current = await session.get(Workspace, workspace.id)
-                        assert current is not None
-                        scope = Scope(session, self.clock, self.config, current)
-                        results[workspace.external_id] = await routing.sweep(
-                            scope, embedder=self.embedder
-                        )
-                except Exception:
-                    log.exception("sweep.failed", workspace=workspace.external_id)
-                for job in SWEEPS:
-                    # Each job in its own transaction: one failing never undoes another.
+                for sweep in self.sweeps:
                     try:
                         async with transaction(self.sessions) as session:
                             current = await session.get(Workspace, workspace.id)
                             assert current is not None
-                            await job(Scope(session, self.clock, self.config, current))
+                            scope = Scope(session, self.clock, self.config, current)
+                            await sweep(scope, self.ai)
                     except Exception:
                         log.exception(
-                            "sweep.failed", workspace=workspace.external_id, job=job.__module__
+                            "sweep.failed", workspace=workspace.external_id, job=_name(sweep)
                         )
-            try:
-                await drafting.run_ai_tasks(self.sessions, self.clock, self.config, self.llm)
-            except Exception:
-                log.exception("ai_tasks.failed")
-            try:
-                await distribution.write_variants(self.sessions, self.clock, self.config, self.llm)
-            except Exception:
-                log.exception("caption_variants.failed")
-            return results
+            for job in self.jobs:
+                try:
+                    await job(self.sessions, self.clock, self.config, self.ai)
+                except Exception:
+                    log.exception("job.failed", job=_name(job))
 
     async def follow_wakes(self, stop: asyncio.Event) -> None:
         """Between scheduled runs, sweep soon after changes made in this process."""
@@ -112,6 +99,10 @@ class Sweeper:
                 return
             self._wake.clear()
             await self.run_once()
+
+
+def _name(work: Sweep | Job) -> str:
+    return f"{work.__module__}.{work.__qualname__}"
 
 
 # Jobs are stored by reference ("module:function"), so a job loaded from the database finds

@@ -14,7 +14,9 @@ import pytest
 
 from adapters.openai import OpenAIChat
 from bot.settings import load_settings
-from handlers.ai_drafting import (
+from handlers.core.errors import DomainError
+from handlers.core.ports import LLMError
+from handlers.drafting.ai import (
     AI_LABEL,
     BODY_MAX,
     CAPTION_COUNT,
@@ -31,9 +33,7 @@ from handlers.ai_drafting import (
     suggest_draft,
     template_draft,
 )
-from handlers.errors import DomainError
-from handlers.ports import LLMError
-from handlers.prompting import load_prompt
+from handlers.drafting.prompts import load_prompt
 from tests.fakes.openai_api import CHAT, MALFORMED_JSON, FakeOpenAI
 from tests.fakes.openai_api import request_data as sent_data
 

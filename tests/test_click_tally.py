@@ -17,9 +17,11 @@ import pytest
 from sqlalchemy import delete, text
 from sqlmodel import col, select
 
-from handlers import impact, tracking, workspace_settings
-from handlers.impact import Period
-from handlers.workspace_settings import WorkspaceSettings
+from handlers.core import workspace_settings
+from handlers.core.workspace_settings import WorkspaceSettings
+from handlers.impact import figures
+from handlers.impact.figures import Period
+from handlers.sharing import tracking
 from storage.db import SessionFactory, create_engine, session_factory, transaction
 from storage.migrate import MIGRATIONS, upgrade
 from storage.models import (
@@ -236,7 +238,7 @@ async def test_the_tally_equals_the_counted_click_rows_after_batches_with_repeat
         for day in sorted(days)
     ]
     async with world.sessions() as session:
-        totals = await impact.weekly_totals(session, world.workspace_id, periods)
+        totals = await figures.weekly_totals(session, world.workspace_id, periods)
     assert [t.clicks for t in totals] == [days[day] for day in sorted(days)]
 
     # The migrations' backfills rebuild the same tally from the click rows alone, and the
@@ -383,9 +385,9 @@ async def test_days_run_from_local_midnight_and_a_zone_change_applies_to_later_c
     # A period that ends mid-day (as `stats` does) reads the click rows for that part.
     until_now = Period(datetime(2026, 11, 9, tzinfo=tz).astimezone(UTC), after.replace(tzinfo=UTC))
     async with world.sessions() as session:
-        totals = await impact.weekly_totals(session, world.workspace_id, [local_day, until_now])
-        ranked = await impact.rankings(session, world.workspace_id, local_day, 5)
-        people = await impact.people(session, world.workspace_id, until_now)
+        totals = await figures.weekly_totals(session, world.workspace_id, [local_day, until_now])
+        ranked = await figures.rankings(session, world.workspace_id, local_day, 5)
+        people = await figures.people(session, world.workspace_id, until_now)
     assert [t.clicks for t in totals] == [1, 1]
     assert [(r.id, r.clicks) for r in ranked.posts] == [(target.post_id, 1)]
     assert people[target.member_id].clicks == 1
@@ -461,6 +463,6 @@ async def test_a_share_before_the_week_means_not_a_first_timer(world: World) -> 
                 )
             )
     async with world.sessions() as session:
-        assert await impact.first_timers(session, world.workspace_id, week) == ["UBEN"]
+        assert await figures.first_timers(session, world.workspace_id, week) == ["UBEN"]
         earlier = Period(START - timedelta(days=21), START - timedelta(days=14))
-        assert await impact.first_timers(session, world.workspace_id, earlier) == ["UANN"]
+        assert await figures.first_timers(session, world.workspace_id, earlier) == ["UANN"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers.compliance import Content, Rules, check, links
+from handlers.drafting.compliance import Content, Rules, check, links
 
 DRAFT = Content(
     title="Zero-downtime Oracle to PostgreSQL",

@@ -25,9 +25,9 @@ from adapters.console.sender import ConsoleSender
 from adapters.console.session import run_console
 from bot.app import Flywheel, build
 from bot.settings import load_settings
-from handlers.markup import md, mention
-from handlers.messages import Button, Buttons, Message, Section
-from handlers.ports import Delivery, PermanentError
+from handlers.core.markup import md, mention
+from handlers.core.messages import Button, Buttons, Message, Section
+from handlers.core.ports import Delivery, PermanentError
 from storage import outbox
 from storage.db import transaction
 from storage.models import ContentRequest, ExpertProfile, Member, Vote, Workspace

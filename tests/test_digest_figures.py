@@ -13,9 +13,11 @@ from typing import Any
 
 import pytest
 
-from handlers import digests, impact, tracking, workspace_settings
-from handlers.impact import Totals
-from handlers.workspace_settings import WorkspaceSettings
+from handlers.core import workspace_settings
+from handlers.core.workspace_settings import WorkspaceSettings
+from handlers.impact import digests, figures
+from handlers.impact.figures import Totals
+from handlers.sharing import tracking
 from storage.db import SessionFactory, create_engine, session_factory, transaction
 from storage.models import (
     ContentRequest,
@@ -317,9 +319,9 @@ async def test_personal_figures_and_what_requests_became(
     sessions, workspace_id, ids = world
     period = digests.weeks_for(SETTINGS, SEND)[-1]
     async with sessions() as session:
-        people = await impact.people(session, workspace_id, period)
-        outcomes = await impact.request_outcomes(session, workspace_id, period)
-        alone = await impact.people(session, workspace_id, period, ids["UCAROL"])
+        people = await figures.people(session, workspace_id, period)
+        outcomes = await figures.request_outcomes(session, workspace_id, period)
+        alone = await figures.people(session, workspace_id, period, ids["UCAROL"])
     carol = people[ids["UCAROL"]]
     assert (carol.post_shares, carol.post_clicks, carol.post_wins, carol.sharers, carol.posts) == (
         2,

@@ -20,10 +20,11 @@ from adapters.console.render import Screen
 from adapters.console.sender import ConsoleSender
 from bot.app import Flywheel, build
 from bot.settings import load_settings
-from handlers import digests, workspace_settings
-from handlers.context import Scope
-from handlers.messages import Image, Message, Section
-from handlers.workspace_settings import WorkspaceSettings
+from handlers.core import workspace_settings
+from handlers.core.context import Scope
+from handlers.core.messages import Image, Message, Section
+from handlers.core.workspace_settings import WorkspaceSettings
+from handlers.impact import digests
 from storage import outbox
 from storage.db import transaction
 from storage.models import ContentRequest, Digest, Member, OutboxMessage, Workspace

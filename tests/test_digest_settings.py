@@ -9,8 +9,8 @@ from sqlmodel import select
 
 from bot.app import Flywheel, build
 from bot.settings import load_settings
-from handlers.interactions import Actor, Command, Origin, Submission
-from handlers.messages import FormValue
+from handlers.core.interactions import Actor, Command, Origin, Submission
+from handlers.core.messages import FormValue
 from storage.models import Workspace
 from tests.fakes.clock import FrozenClock
 

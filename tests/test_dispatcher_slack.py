@@ -20,7 +20,7 @@ from sqlmodel import select
 from adapters.slack.sender import SlackSender
 from bot import dispatcher as dispatcher_module
 from bot.dispatcher import Dispatcher
-from handlers.messages import Message
+from handlers.core.messages import Message
 from storage import outbox
 from storage.db import SessionFactory, create_engine, session_factory, transaction
 from storage.models import MessageRef, OutboxMessage, Workspace

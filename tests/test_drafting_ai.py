@@ -13,7 +13,7 @@ from sqlmodel import select
 
 from bot.app import Flywheel, build
 from bot.settings import load_settings
-from handlers.interactions import Action, Actor, Origin, Submission
+from handlers.core.interactions import Action, Actor, Origin, Submission
 from storage.models import AiTask, Draft, OutboxMessage
 from tests.fakes.clock import FrozenClock
 from tests.fakes.openai_api import CHAT, FakeOpenAI

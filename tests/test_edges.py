@@ -21,9 +21,9 @@ from sqlmodel import select
 
 from adapters.slack.adapter import APOLOGY
 from bot.app import Flywheel
-from handlers.controls import clean_text, cleaned
-from handlers.errors import NotFound
-from handlers.ids import MAX_ID, maybe_id, parse_id
+from handlers.core.controls import clean_text, cleaned
+from handlers.core.errors import NotFound
+from handlers.core.ids import MAX_ID, maybe_id, parse_id
 from storage.models import ContentRequest, Member
 from tests.fakes.bot_connector import FakeBotConnector
 from tests.fakes.clock import FrozenClock

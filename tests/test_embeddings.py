@@ -12,9 +12,9 @@ from sqlmodel import select
 
 from adapters.openai import OpenAIEmbedder
 from bot.settings import load_settings
-from handlers.embeddings import text_hash
-from handlers.matching import SEMANTIC_REASON, IndexCache, load_docs, profile_text
-from handlers.ports import EmbeddingError
+from handlers.core.ports import EmbeddingError
+from handlers.routing.embeddings import text_hash
+from handlers.routing.matching import SEMANTIC_REASON, IndexCache, load_docs, profile_text
 from storage.db import SessionFactory, create_engine, session_factory
 from storage.models import Embedding
 from tests.fakes.clock import FrozenClock

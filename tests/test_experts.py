@@ -13,9 +13,9 @@ from sqlmodel import select
 
 from bot.app import Flywheel, build
 from bot.settings import load_settings
-from handlers.experts import check_columns, import_experts
-from handlers.interactions import Actor, Command, Origin, Submission
-from handlers.members import ensure_workspace
+from handlers.core.interactions import Actor, Command, Origin, Submission
+from handlers.core.members import ensure_workspace
+from handlers.routing.experts import check_columns, import_experts
 from storage.db import transaction
 from storage.models import ExpertProfile, Member
 from tests.fakes.clock import FrozenClock

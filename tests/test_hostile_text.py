@@ -24,12 +24,12 @@ from adapters.slack import blocks as slack
 from adapters.teams import cards as teams
 from bot.app import Flywheel, build
 from bot.settings import load_settings
-from handlers import markup
-from handlers.markup import Markup, md
-from handlers.messages import (
+from handlers.core import markup
+from handlers.core.markup import Markup, md
+from handlers.core.messages import (
     Button,
     Buttons,
-    Context,
+    ContextLine,
     Form,
     Header,
     Image,
@@ -268,7 +268,7 @@ def every_field(text: str) -> tuple[Message, Form]:
             Section(text=md("{}", markup.link("https://ok.example/" + text, text))),
             Section(text=markup.quoted(text)),
             Buttons(buttons=(Button(label=text, action="b", url="https://ok.example"),)),
-            Context(text=text),
+            ContextLine(text=text),
             Image(url="https://ok.example/i.png", alt=text, title=text),
         ),
     )
@@ -276,7 +276,7 @@ def every_field(text: str) -> tuple[Message, Form]:
         form_id="request_form",
         title=text,
         submit_label=text,
-        intro=(Section(text=md("*Request:* {}", text)), Context(text=text)),
+        intro=(Section(text=md("*Request:* {}", text)), ContextLine(text=text)),
         fields=(
             TextField(name="t", label=text, initial=text, placeholder=text, hint=text),
             SelectField(name="s", label=text, options=(Option(value="v", label=text),), hint=text),

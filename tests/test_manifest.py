@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from adapters.slack.listeners import COMMANDS, EVENTS, SHORTCUT_COMMANDS, SHORTCUTS
-from handlers.context import Config
-from handlers.registry import build_router
+from bot.flows import build_router
+from handlers.core.context import Config
 from storage.db import create_engine, session_factory
 from tests.fakes.clock import FrozenClock
 

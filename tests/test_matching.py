@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from handlers.matching import (
+from handlers.routing.matching import (
     SEMANTIC_REASON,
     Candidate,
     ExpertDoc,

@@ -16,12 +16,12 @@ from sqlalchemy import func
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers.context import Config, Context
-from handlers.interactions import Actor, Command, Origin, Reply
-from handlers.markup import plain
-from handlers.members import is_admin, resolve
-from handlers.registry import build_router
-from handlers.router import Router
+from bot.flows import build_router
+from handlers.core.context import Config, Context
+from handlers.core.interactions import Actor, Command, Origin, Reply
+from handlers.core.markup import plain
+from handlers.core.members import is_admin, resolve
+from handlers.core.router import Router
 from storage.db import SessionFactory, create_engine, session_factory, transaction
 from storage.models import Member, OutboxMessage, Workspace
 from tests.fakes.clock import FrozenClock

@@ -10,10 +10,11 @@ from sqlmodel import col, select
 
 from bot.app import Flywheel, build
 from bot.settings import load_settings
-from handlers import digests, workspace_settings
-from handlers.context import Scope
-from handlers.interactions import Action, Actor, Origin
-from handlers.messages import Message
+from handlers.core import workspace_settings
+from handlers.core.context import Scope
+from handlers.core.interactions import Action, Actor, Origin
+from handlers.core.messages import Message
+from handlers.impact import digests
 from storage.db import transaction
 from storage.models import Member, OutboxMessage, Workspace
 from tests.fakes.clock import FrozenClock

@@ -20,7 +20,7 @@ from sqlmodel import func, select
 
 from adapters.slack.sender import SlackSender
 from bot.dispatcher import LEASE, Dispatcher
-from handlers.messages import Message
+from handlers.core.messages import Message
 from storage import outbox
 from storage.db import SessionFactory, create_engine, session_factory, transaction
 from storage.models import Member, OutboxMessage, Workspace

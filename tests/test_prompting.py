@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from handlers.ai_drafting import ANSWERS, LIMITS, DraftInput, request_data
-from handlers.captions import VariantsAnswer
-from handlers.prompting import (
+from handlers.drafting.ai import ANSWERS, LIMITS, DraftInput, request_data
+from handlers.drafting.prompts import (
     PROMPTS_DIR,
     Prompt,
     PromptError,
@@ -21,6 +20,7 @@ from handlers.prompting import (
     prompt_names,
     schema_problem,
 )
+from handlers.sharing.captions import VariantsAnswer
 
 DATA = DraftInput(
     topic="Zero-downtime Kubernetes upgrades",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 
-from handlers.quiet_hours import WorkingHours, add_working_time, next_allowed, zone
+from handlers.core.quiet_hours import WorkingHours, add_working_time, next_allowed, zone
 
 HOURS = WorkingHours()
 PARIS, NEW_YORK, TOKYO = zone("Europe/Paris"), zone("America/New_York"), zone("Asia/Tokyo")

@@ -9,10 +9,10 @@ from sqlmodel import select
 
 from bot.app import Flywheel, build
 from bot.settings import load_settings
-from handlers.errors import InvalidTransition
-from handlers.interactions import Action, Actor, Command, Origin, Submission
-from handlers.lifecycle import Status, transition
-from handlers.similarity import most_similar
+from handlers.core.errors import InvalidTransition
+from handlers.core.interactions import Action, Actor, Command, Origin, Submission
+from handlers.core.lifecycle import Status, transition
+from handlers.routing.similarity import most_similar
 from storage.models import ContentRequest, OutboxMessage, Vote
 from tests.fakes.clock import FrozenClock
 

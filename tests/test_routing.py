@@ -16,9 +16,9 @@ from sqlmodel import col, select
 
 from bot.app import Flywheel, build
 from bot.settings import load_settings
-from handlers.interactions import Action, Actor, Command, Origin, Submission
-from handlers.ports import Delivered, Delivery
-from handlers.workspace_settings import WorkspaceSettings
+from handlers.core.interactions import Action, Actor, Command, Origin, Submission
+from handlers.core.ports import Delivered, Delivery
+from handlers.core.workspace_settings import WorkspaceSettings
 from storage.db import transaction
 from storage.models import ContentRequest, OutboxMessage, Ping, Workspace
 from tests.fakes.clock import FrozenClock

@@ -16,12 +16,13 @@ from sqlmodel import col, select
 
 from bot.app import Flywheel, build
 from bot.settings import load_settings
-from handlers import composer, distribution, sharing
-from handlers.context import Config, Scope
-from handlers.interactions import Action, Actor, Origin, Submission
-from handlers.messages import Button, Buttons, Message
-from handlers.prompting import Prompt
-from handlers.workspace_settings import WorkspaceSettings
+from handlers.core.context import Config, Scope
+from handlers.core.interactions import Action, Actor, Origin, Submission
+from handlers.core.messages import Button, Buttons, Message
+from handlers.core.ports import AI
+from handlers.core.workspace_settings import WorkspaceSettings
+from handlers.drafting.prompts import Prompt
+from handlers.sharing import composer, distribution, share
 from storage.db import transaction
 from storage.models import (
     ContentRequest,
@@ -443,7 +444,7 @@ async def test_linkedin_share_offsite_is_a_workspace_option(
     await sweep(world)
     code = (await _ken_buttons(world))["share_linkedin"].value
     async with transaction(app.sessions) as session:
-        location = await sharing.follow_intent(
+        location = await share.follow_intent(
             session, code, now=clock.now(), public_base_url=PUBLIC, preview=False
         )
     assert (location or "").startswith(
@@ -605,7 +606,7 @@ async def _ai_world(app: Flywheel, clock: FrozenClock, llm: ScriptedLLM) -> Worl
     world = await make_world(app, clock, settings={"banned_phrases": ["guaranteed"]})
     # Without variants written first, nothing is planned.
     assert await sweep(world) == 0
-    await distribution.write_variants(app.sessions, clock, app.router.config, llm)
+    await distribution.write_variants(app.sessions, clock, app.router.config, AI(llm=llm))
     assert await sweep(world) == 5
     return world
 
@@ -639,7 +640,7 @@ async def test_ai_caption_variants_speak_in_each_role_and_obey_the_rules(
 async def test_when_the_ai_fails_the_post_goes_out_with_the_approved_captions(
     app: Flywheel, clock: FrozenClock
 ) -> None:
-    from handlers.ports import LLMError
+    from handlers.core.ports import LLMError
 
     llm = ScriptedLLM(LLMError("unavailable", "503"))
     world = await _ai_world(app, clock, llm)

@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 
 from adapters.slack import blocks
-from handlers.messages import (
+from handlers.core.messages import (
     Button,
     Buttons,
-    Context,
+    ContextLine,
     Form,
     Header,
     Image,
@@ -56,7 +56,7 @@ def test_exactly_50_blocks_are_all_kept() -> None:
     [
         (Section(text="s" * 3500), ("text", "text"), 3000),
         (Header(text="h" * 200), ("text", "text"), 150),
-        (Context(text="c" * 3100), ("elements", 0, "text"), 3000),
+        (ContextLine(text="c" * 3100), ("elements", 0, "text"), 3000),
         (Section(fields=("f" * 2100,)), ("fields", 0, "text"), 2000),
         (Image(url="https://x.test/i.png", alt="a" * 2100), ("alt_text",), 2000),
     ],

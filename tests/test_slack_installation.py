@@ -20,8 +20,8 @@ from sqlmodel import select
 from adapters.slack.adapter import NOT_INSTALLED
 from adapters.slack.installations import Installation
 from bot.app import Flywheel, build
-from handlers.context import Scope
-from handlers.digests import admins
+from handlers.core.context import Scope
+from handlers.impact.digests import admins
 from storage.db import transaction
 from storage.models import (
     ContentRequest,

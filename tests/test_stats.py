@@ -9,9 +9,9 @@ import pytest
 
 from bot.app import Flywheel, build
 from bot.settings import load_settings
-from handlers import workspace_settings
-from handlers.interactions import Actor, Command, Origin
-from handlers.messages import Buttons, Section
+from handlers.core import workspace_settings
+from handlers.core.interactions import Actor, Command, Origin
+from handlers.core.messages import Buttons, Section
 from storage.db import transaction
 from storage.models import Workspace
 from tests.fakes.clock import FrozenClock

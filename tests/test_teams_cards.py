@@ -30,12 +30,12 @@ from adapters.teams.cards import (
     parse_submit,
     size,
 )
-from handlers.markup import Markup
-from handlers.messages import (
+from handlers.core.markup import Markup
+from handlers.core.messages import (
     Button,
     Buttons,
     ChannelField,
-    Context,
+    ContextLine,
     DateField,
     Divider,
     Form,
@@ -143,7 +143,7 @@ EVERY_BLOCK = Message(
                 Button(label="Open", action="open_link", url="https://example.com/r/42"),
             )
         ),
-        Context(text=Markup("Asked 2 hours ago · _why you_: you listed postgres")),
+        ContextLine(text=Markup("Asked 2 hours ago · _why you_: you listed postgres")),
         Image(url="https://example.com/chart.png", alt="Clicks per day", title="This week"),
     ),
 )
@@ -219,7 +219,7 @@ def test_a_message_without_blocks_is_its_text() -> None:
 
 
 def test_a_leading_or_trailing_divider_draws_nothing() -> None:
-    card = message_card(Message(text="x", blocks=(Divider(), Context(text="a"), Divider())))
+    card = message_card(Message(text="x", blocks=(Divider(), ContextLine(text="a"), Divider())))
     assert card["body"] == [
         {"type": "TextBlock", "text": "a", "wrap": True, "size": "Small", "isSubtle": True}
     ]
@@ -253,7 +253,7 @@ def test_mentions_become_teams_mentions_with_entities() -> None:
         text="x",
         blocks=(
             Section(text=Markup("<@U1> asked <@U2>; <@U1> again")),
-            Context(text=Markup("cc <@U3|carol> and <@U4>")),
+            ContextLine(text=Markup("cc <@U3|carol> and <@U4>")),
             Buttons(buttons=(Button(label="Thank <@U1>", action="thank", value="U1"),)),
         ),
     )
@@ -360,7 +360,7 @@ EVERY_FIELD = Form(
     state="req:42",
     intro=(
         Section(text=Markup("Tell us *what* you need.")),
-        Context(text="Experts answer within a day."),
+        ContextLine(text="Experts answer within a day."),
     ),
     fields=(
         TextField(name="topic", label="Topic", placeholder="e.g. zero-downtime", max_length=200),

@@ -18,7 +18,7 @@ import pytest
 from sqlmodel import col, select
 
 from bot.app import Flywheel, build
-from handlers.router import PRIVATELY
+from handlers.core.router import PRIVATELY
 from storage.models import ContentRequest, Digest, Member, OutboxMessage, TrackedLink
 from tests.fakes.bot_connector import ConnectorCall, FakeBotConnector
 from tests.fakes.clock import FrozenClock

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from adapters.teams.limits import ConversationBusy, SlidingWindows, TeamsLimiter, Window
-from handlers.ports import RateLimited
+from handlers.core.ports import RateLimited
 
 
 class Timer:

@@ -294,8 +294,8 @@ def test_importing_the_package_builder_stays_light() -> None:
 
 
 def test_every_command_in_the_manifest_is_one_the_router_answers() -> None:
-    from handlers.context import Config
-    from handlers.registry import build_router
+    from bot.flows import build_router
+    from handlers.core.context import Config
     from storage.db import create_engine, session_factory
     from tests.fakes.clock import FrozenClock
 

@@ -18,8 +18,8 @@ from sqlmodel import col, select
 
 from bot.app import Flywheel, build
 from bot.settings import ConfigurationError, load_settings
-from handlers import tracking
-from handlers.context import Config, Scope
+from handlers.core.context import Config, Scope
+from handlers.sharing import tracking
 from storage.db import create_engine, session_factory, transaction
 from storage.migrate import upgrade
 from storage.models import Click, ContentRequest, Draft, Member, Post, TrackedLink, Workspace

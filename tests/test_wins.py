@@ -10,10 +10,10 @@ from sqlmodel import select
 
 from bot.app import Flywheel, build
 from bot.settings import load_settings
-from handlers.find import PostIndex
-from handlers.interactions import Action, Actor, Command, Origin, Submission
-from handlers.messages import Buttons, SelectField
-from handlers.wins import parse_value
+from handlers.core.interactions import Action, Actor, Command, Origin, Submission
+from handlers.core.messages import Buttons, SelectField
+from handlers.sharing.find import PostIndex
+from handlers.sharing.wins import parse_value
 from storage.db import transaction
 from storage.models import OutboxMessage, Post, Win
 from tests.fakes.clock import FrozenClock

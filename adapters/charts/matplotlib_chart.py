@@ -8,7 +8,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from handlers.ports import ChartSeries
+from handlers.core.ports import ChartSeries
 
 WIDTH, HEIGHT, DPI = 8.0, 3.6, 100
 COLOURS = ("#4A6CF7", "#F2994A", "#27AE60", "#9B51E0")

@@ -8,11 +8,11 @@ from datetime import timedelta
 
 from sqlmodel import select
 
-from handlers import workspace_settings
-from handlers.interactions import Actor, Origin
-from handlers.lifecycle import Status
-from handlers.members import ensure_member, ensure_workspace
-from handlers.ports import Clock
+from handlers.core import workspace_settings
+from handlers.core.interactions import Actor, Origin
+from handlers.core.lifecycle import Status
+from handlers.core.members import ensure_member, ensure_workspace
+from handlers.core.ports import Clock
 from storage.db import SessionFactory, transaction
 from storage.models import ContentRequest, ExpertProfile, Member, Vote
 from storage.upsert import insert_ignore

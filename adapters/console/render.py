@@ -11,13 +11,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from handlers import markup
-from handlers.messages import (
+from handlers.core import markup
+from handlers.core.messages import (
     Block,
     Button,
     Buttons,
     ChannelField,
-    Context,
+    ContextLine,
     DateField,
     Divider,
     Form,
@@ -150,7 +150,7 @@ def render_blocks(
                 lines += body
             case Buttons(buttons=row):
                 lines.append("   ".join(number(b) for b in row))
-            case Context(text=text):
+            case ContextLine(text=text):
                 lines += [style.dim(line) for line in inline(text, style).splitlines()]
             case Image(url=url, alt=alt, title=title):
                 lines.append(f"[image: {shown(title or alt)}] {url}")

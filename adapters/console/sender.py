@@ -8,8 +8,8 @@ from itertools import count
 from pydantic import ValidationError
 
 from adapters.console.render import Screen
-from handlers.messages import Message
-from handlers.ports import Delivered, Delivery, PermanentError
+from handlers.core.messages import Message
+from handlers.core.ports import Delivered, Delivery, PermanentError
 
 
 class ConsoleSender:

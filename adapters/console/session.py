@@ -33,8 +33,8 @@ from adapters.console.render import (
     shown,
 )
 from adapters.console.sender import ConsoleSender
-from handlers.interactions import Action, Command, Interaction, Reply, Submission
-from handlers.messages import (
+from handlers.core.interactions import Action, Command, Interaction, Reply, Submission
+from handlers.core.messages import (
     ChannelField,
     DateField,
     Form,
@@ -44,8 +44,8 @@ from handlers.messages import (
     TextField,
     UserField,
 )
-from handlers.ports import Clock, Sender
-from handlers.router import Router
+from handlers.core.ports import Clock, Sender
+from handlers.core.router import Router
 from storage.db import SessionFactory
 
 log = structlog.get_logger(__name__)

@@ -11,8 +11,8 @@ from openai.types.chat import ChatCompletionMessageParam
 from openai.types.shared_params import ResponseFormatJSONSchema
 from pydantic import SecretStr
 
-from handlers.ports import LLMError, LLMFailure
-from handlers.prompting import Prompt
+from handlers.core.ports import LLMError, LLMFailure
+from handlers.drafting.prompts import Prompt
 
 # Drafting waits on the model in a worker, not in front of a user's click, so it can
 # afford a generous timeout; one retry absorbs a blip without doubling a real outage.

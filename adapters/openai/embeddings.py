@@ -8,7 +8,7 @@ from typing import Protocol
 import openai
 from pydantic import SecretStr
 
-from handlers.ports import EmbeddingError
+from handlers.core.ports import EmbeddingError
 
 # OpenAI accepts up to 2,048 inputs per request and 300,000 tokens in all; profiles are a
 # few hundred tokens, so this keeps requests well inside both.

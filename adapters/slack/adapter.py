@@ -35,8 +35,8 @@ from adapters.slack.installations import InstallationAuthorize, Installations, S
 from adapters.slack.listeners import Listeners, register
 from adapters.slack.profiles import Profiles, SlackDirectory
 from adapters.slack.sender import SlackSender
-from handlers.ports import Clock
-from handlers.router import Router
+from handlers.core.ports import Clock
+from handlers.core.router import Router
 
 log = structlog.get_logger(__name__)
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from handlers import markup
-from handlers.messages import (
+from handlers.core import markup
+from handlers.core.messages import (
     Block,
     Button,
     Buttons,
     ChannelField,
-    Context,
+    ContextLine,
     DateField,
     Divider,
     Form,
@@ -118,7 +118,7 @@ def block(b: Block) -> Json:
             return out
         case Buttons(buttons=buttons):
             return {"type": "actions", "elements": [button(x) for x in buttons[:ACTIONS_ELEMENTS]]}
-        case Context(text=text):
+        case ContextLine(text=text):
             return {"type": "context", "elements": [mrkdwn(text, CONTEXT_TEXT)]}
         case Image(url=url, alt=alt, title=title):
             image: Json = {"type": "image", "image_url": url[:URL], "alt_text": clip(alt, 2000)}

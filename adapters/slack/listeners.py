@@ -18,9 +18,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import blocks, translate
 from adapters.slack.profiles import Profiles
-from handlers.interactions import Actor
-from handlers.messages import Form, Message
-from handlers.router import Router
+from handlers.core.interactions import Actor
+from handlers.core.messages import Form, Message
+from handlers.core.router import Router
 
 log = structlog.get_logger(__name__)
 

@@ -13,8 +13,8 @@ import structlog
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from handlers.errors import DomainError
-from handlers.interactions import Actor
+from handlers.core.errors import DomainError
+from handlers.core.interactions import Actor
 
 log = structlog.get_logger(__name__)
 

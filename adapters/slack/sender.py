@@ -10,8 +10,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import blocks
-from handlers.messages import Message
-from handlers.ports import Delivered, Delivery, PermanentError, RateLimited, TransientError
+from handlers.core.messages import Message
+from handlers.core.ports import Delivered, Delivery, PermanentError, RateLimited, TransientError
 
 log = structlog.get_logger(__name__)
 

@@ -11,8 +11,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from adapters.inbound import BadJson, load_json
-from handlers import markup
-from handlers.interactions import (
+from handlers.core import markup
+from handlers.core.interactions import (
     Action,
     Actor,
     Command,
@@ -21,7 +21,7 @@ from handlers.interactions import (
     SourceMessage,
     Submission,
 )
-from handlers.messages import FormValue
+from handlers.core.messages import FormValue
 
 Body = dict[str, Any]
 

@@ -37,8 +37,8 @@ from adapters.teams.directory import TeamsDirectory
 from adapters.teams.limits import TeamsLimiter
 from adapters.teams.profiles import Profiles
 from adapters.teams.sender import TeamsSender
-from handlers.controls import cleaned
-from handlers.router import Router
+from handlers.core.controls import cleaned
+from handlers.core.router import Router
 
 log = structlog.get_logger(__name__)
 

@@ -30,11 +30,11 @@ from adapters.teams.limits import TeamsLimiter
 from adapters.teams.profiles import Profiles
 from adapters.teams.references import PERSONAL
 from adapters.teams.sender import CARD, TeamsSender
-from handlers.interactions import Actor, Origin, Reply
-from handlers.members import ensure_workspace
-from handlers.messages import Form, FormValue, Message
-from handlers.ports import DeliveryError, PermanentError, RateLimited, TransientError
-from handlers.router import Router
+from handlers.core.interactions import Actor, Origin, Reply
+from handlers.core.members import ensure_workspace
+from handlers.core.messages import Form, FormValue, Message
+from handlers.core.ports import DeliveryError, PermanentError, RateLimited, TransientError
+from handlers.core.router import Router
 from storage import outbox
 from storage.db import transaction
 

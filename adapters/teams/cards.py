@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from handlers import markup
-from handlers.messages import (
+from handlers.core import markup
+from handlers.core.messages import (
     Block,
     Button,
     Buttons,
     ChannelField,
-    Context,
+    ContextLine,
     DateField,
     Divider,
     Form,
@@ -290,7 +290,7 @@ def _block(b: Block, t: _Text) -> list[Json]:
             return out + _fields(fields, t)
         case Buttons(buttons=buttons):
             return _action_rows(buttons, t)
-        case Context(text=text):
+        case ContextLine(text=text):
             return [_text_block(t.markdown(text), size="Small", isSubtle=True)]
         case Image(url=url, alt=alt, title=title):
             out = [_text_block(t.literal(title, HEADER_TEXT), weight="Bolder")] if title else []

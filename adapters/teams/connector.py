@@ -27,7 +27,7 @@ from msrest.exceptions import ClientRequestError, HttpOperationError
 
 from adapters.teams import cards
 from adapters.teams.translate import CHANNEL_ID
-from handlers.ports import DeliveryError, PermanentError, RateLimited, TransientError
+from handlers.core.ports import DeliveryError, PermanentError, RateLimited, TransientError
 
 T = TypeVar("T")
 

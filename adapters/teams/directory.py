@@ -10,9 +10,9 @@ from sqlmodel import select
 from adapters.teams import references
 from adapters.teams.connector import Connector, status_of
 from adapters.teams.profiles import to_actor
-from handlers.errors import DomainError
-from handlers.interactions import Actor
-from handlers.ports import DeliveryError
+from handlers.core.errors import DomainError
+from handlers.core.interactions import Actor
+from handlers.core.ports import DeliveryError
 from storage.db import SessionFactory
 from storage.models import Workspace
 

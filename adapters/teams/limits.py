@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from handlers.ports import RateLimited
+from handlers.core.ports import RateLimited
 
 # Waits up to this long are spent in place; longer ones hand the message back to the outbox.
 # Two seconds covers the two short windows (7 in 1 s, 8 in 2 s), so a burst of a few cards

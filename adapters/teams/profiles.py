@@ -19,7 +19,7 @@ from botbuilder.schema.teams import TeamsChannelAccount
 from msrest.exceptions import ClientRequestError, HttpOperationError
 
 from adapters.teams import translate
-from handlers.interactions import Actor
+from handlers.core.interactions import Actor
 
 log = structlog.get_logger(__name__)
 

@@ -15,7 +15,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers.messages import Form
+from handlers.core.messages import Form
 from storage.models import ConversationReference, TeamsFormCard
 from storage.upsert import insert_ignore
 

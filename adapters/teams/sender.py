@@ -25,8 +25,8 @@ from adapters.teams import cards, references
 from adapters.teams.connector import Connector, card_activity
 from adapters.teams.limits import ConversationBusy, TeamsLimiter
 from adapters.teams.references import PERSONAL, THREAD_MARK, Seen
-from handlers.messages import Message
-from handlers.ports import Clock, Delivered, Delivery, PermanentError, RateLimited
+from handlers.core.messages import Message
+from handlers.core.ports import Clock, Delivered, Delivery, PermanentError, RateLimited
 from storage.db import SessionFactory, transaction
 from storage.models import ConversationReference, Member, Workspace
 

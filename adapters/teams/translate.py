@@ -15,8 +15,8 @@ from typing import Any
 from botbuilder.schema import Activity
 
 from adapters.teams.references import CHANNEL, GROUP, PERSONAL, Seen
-from handlers.interactions import Action, Actor, Command, Origin, SourceMessage, Submission
-from handlers.messages import FormValue
+from handlers.core.interactions import Action, Actor, Command, Origin, SourceMessage, Submission
+from handlers.core.messages import FormValue
 
 Body = dict[str, Any]
 

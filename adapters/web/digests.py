@@ -18,9 +18,11 @@ import structlog
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
-from handlers import digests, home, tracking
-from handlers.digests import Figures
-from handlers.ports import ChartRenderer
+from handlers.core.ports import ChartRenderer
+from handlers.impact import digests
+from handlers.impact.digests import Figures
+from handlers.requests import demand
+from handlers.sharing import tracking
 from storage.db import SessionFactory, transaction
 from storage.models import Digest
 
@@ -209,7 +211,7 @@ def render_page(f: Figures, names: dict[str, str], *, chart: str) -> str:
     )
     waiting = "".join(
         f"<li>{e(r.topic)} <small>asked by {who(r.requester)} · "
-        f"{e(home.demand(r.votes))}</small></li>"
+        f"{e(demand.wanted(r.votes))}</small></li>"
         for r in f.open_requests
     )
     open_part = (

@@ -24,8 +24,8 @@ import structlog
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
-from handlers import sharing, tracking
-from handlers.ports import Clock
+from handlers.core.ports import Clock
+from handlers.sharing import share, tracking
 from storage.db import SessionFactory, transaction
 from storage.models import Post
 
@@ -213,7 +213,7 @@ class Links:
         )
         try:
             async with transaction(self._sessions) as session:
-                location = await sharing.follow_intent(
+                location = await share.follow_intent(
                     session,
                     code,
                     now=self._clock.now(),

@@ -1,0 +1,55 @@
+"""Every action id, in one place: the names buttons carry and the router maps to handlers.
+
+They are the platform-neutral vocabulary of CONTRACT.md (Slack `action_id`, Teams
+`Action.Submit` data `{"action": …}`); a test checks that every button's action is
+registered and every registered action is here.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+REQUEST_OPEN: Final = "request_open"
+REQUEST_VOTE: Final = "request_vote"
+REQUEST_CLAIM: Final = "request_claim"
+REQUEST_SUGGEST: Final = "request_suggest"
+REQUEST_DECLINE: Final = "request_decline"
+DRAFT_OPEN: Final = "draft_open"
+DRAFT_AI: Final = "draft_ai"
+DRAFT_SUBMIT: Final = "draft_submit"
+REVIEW_APPROVE: Final = "review_approve"
+REVIEW_CHANGES: Final = "review_changes"
+REVIEW_REJECT: Final = "review_reject"
+SHARE_POST: Final = "share_post"
+SHARE_PREFS: Final = "share_prefs"
+SHARE_LINKEDIN: Final = "share_linkedin"
+SHARE_X: Final = "share_x"
+SHARE_EMAIL: Final = "share_email"
+WIN_LOG: Final = "win_log"
+DIGEST_CLAIM: Final = "digest_claim"
+NOTES_TOGGLE: Final = "notes_toggle"
+
+# The share buttons, by network.
+SHARE: Final = {"linkedin": SHARE_LINKEDIN, "x": SHARE_X, "email": SHARE_EMAIL}
+
+ALL: Final = frozenset(
+    {
+        REQUEST_OPEN,
+        REQUEST_VOTE,
+        REQUEST_CLAIM,
+        REQUEST_SUGGEST,
+        REQUEST_DECLINE,
+        DRAFT_OPEN,
+        DRAFT_AI,
+        DRAFT_SUBMIT,
+        REVIEW_APPROVE,
+        REVIEW_CHANGES,
+        REVIEW_REJECT,
+        SHARE_POST,
+        SHARE_PREFS,
+        *SHARE.values(),
+        WIN_LOG,
+        DIGEST_CLAIM,
+        NOTES_TOGGLE,
+    }
+)

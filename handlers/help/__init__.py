@@ -1,0 +1,16 @@
+"""`help`: the vocabulary, built from what is registered."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from handlers.core.router import Router
+
+
+def register(router: Router) -> None:
+    """Everything this flow answers and schedules."""
+    # Imported here so that importing one module of the package loads only what it needs.
+    from handlers.help import vocabulary
+
+    vocabulary.register(router)

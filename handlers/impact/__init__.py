@@ -1,0 +1,19 @@
+"""Impact: the figures, weekly digests, personal notes and `stats`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from handlers.core.router import Router
+
+
+def register(router: Router) -> None:
+    """Everything this flow answers and schedules."""
+    # Imported here so that importing one module of the package loads only what it needs.
+    from handlers.impact import digests, notes, stats
+
+    stats.register(router)
+    digests.register(router)
+    notes.register(router)
+    router.sweep(digests.sweep)
