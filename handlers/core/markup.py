@@ -186,6 +186,9 @@ def render(text: str, markup: Callable[[str], str], user: Callable[[str], str]) 
     The user's pieces are held aside while `markup` runs, so no rule of the markup can
     reach into them, then put back as `user` escaped them.
     """
+    if OPEN not in text and CLOSE not in text:
+        # No user text in it: most of Flywheel's own wording.
+        return markup(text)
     held: list[str] = []
 
     def hold(match: re.Match[str]) -> str:
@@ -198,17 +201,21 @@ def render(text: str, markup: Callable[[str], str], user: Callable[[str], str]) 
 
 def strip_stray_closers(text: str) -> str:
     """Drop closing delimiters that close nothing (a cut or a hand-made string)."""
-    out: list[str] = []
+    if CLOSE not in text:
+        return text
+    kept: list[str] = []
     inside = False
-    for char in text:
-        if char == OPEN:
+    start = 0
+    for found in _DELIMITERS.finditer(text):
+        if found.group() == OPEN:
             inside = True
-        elif char == CLOSE:
-            if not inside:
-                continue
+        elif inside:
             inside = False
-        out.append(char)
-    return "".join(out)
+        else:
+            kept.append(text[start : found.start()])
+            start = found.end()
+    kept.append(text[start:])
+    return "".join(kept)
 
 
 def _unmark(text: str) -> str:
