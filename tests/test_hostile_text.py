@@ -22,6 +22,7 @@ from sqlmodel import select
 from adapters.console.render import field_heading, form_heading, render_message
 from adapters.slack import blocks as slack
 from adapters.teams import cards as teams
+from adapters.teams.markdown import summary as teams_summary
 from bot.app import Flywheel, build
 from bot.settings import load_settings
 from handlers.core import markup
@@ -129,7 +130,7 @@ def render_everywhere(message: Message, *, known: set[str]) -> None:
     assert_slack_safe(slack.home_view(message))
     card = teams.message_card(message, names={"U0BOSS": "The Boss"})
     assert_teams_safe(card, known=known)
-    assert "\ue000" not in teams.summary(message)
+    assert "\ue000" not in teams_summary(message)
     assert_console_safe(render_message(message).lines)
 
 

@@ -24,7 +24,7 @@ from botbuilder.schema.teams import (
     TaskModuleResponse,
 )
 
-from adapters.teams import cards, references, translate
+from adapters.teams import cards, markdown, references, submits, translate
 from adapters.teams.connector import INBOUND_TIMEOUT, card_activity, classify, tune
 from adapters.teams.limits import TeamsLimiter
 from adapters.teams.profiles import Profiles
@@ -207,8 +207,8 @@ class FlywheelTeamsBot(TeamsActivityHandler):  # type: ignore[misc]
             await self._say(turn_context, EXPIRED_FORM)
             return
         try:
-            parsed = cards.parse_submit(data, {form.form_id: form} if form else None)
-        except cards.BadSubmit as bad:
+            parsed = submits.parse_submit(data, {form.form_id: form} if form else None)
+        except submits.BadSubmit as bad:
             log.info("teams.submit_refused", reason=str(bad), user=actor.user_id)
             if form is not None:
                 # A form stays open with what was wrong shown on it, as a field's error is;
@@ -224,7 +224,7 @@ class FlywheelTeamsBot(TeamsActivityHandler):  # type: ignore[misc]
                 return
             await self._say(turn_context, f"I couldn't read that: {bad}.")
             return
-        if isinstance(parsed, cards.Pressed):
+        if isinstance(parsed, submits.Pressed):
             reply = await self.router.dispatch(
                 translate.action(activity, actor, parsed.action, parsed.value)
             )
@@ -250,11 +250,11 @@ class FlywheelTeamsBot(TeamsActivityHandler):  # type: ignore[misc]
             # The form is done: it turns into a note, so it cannot be sent twice.
             done = Message(text=f"✓ {form.title} — sent.")
             await self._reply(
-                turn_context, cards.message_card(done), cards.summary(done), replace=card_id
+                turn_context, cards.message_card(done), markdown.summary(done), replace=card_id
             )
         if reply.message is not None:
             await self._reply(
-                turn_context, cards.message_card(reply.message), cards.summary(reply.message)
+                turn_context, cards.message_card(reply.message), markdown.summary(reply.message)
             )
 
     async def _shown_form(
@@ -273,7 +273,7 @@ class FlywheelTeamsBot(TeamsActivityHandler):  # type: ignore[misc]
             await self._show_form(turn_context, actor, reply.form)
         if reply.message is not None:
             await self._reply(
-                turn_context, cards.message_card(reply.message), cards.summary(reply.message)
+                turn_context, cards.message_card(reply.message), markdown.summary(reply.message)
             )
 
     async def _show_form(
@@ -386,7 +386,7 @@ class FlywheelTeamsBot(TeamsActivityHandler):  # type: ignore[misc]
 
     async def _say(self, turn_context: TurnContext, text: str) -> None:
         message = Message(text=text)
-        await self._reply(turn_context, cards.message_card(message), cards.summary(message))
+        await self._reply(turn_context, cards.message_card(message), markdown.summary(message))
 
     # -- invokes: the message extension's dialog, and an answer for every other one ----------
 
@@ -423,7 +423,7 @@ class FlywheelTeamsBot(TeamsActivityHandler):  # type: ignore[misc]
         if reply.form is not None:
             card = await self._form_card(activity, actor, reply.form, None, None)
             return _dialog(reply.form, card)
-        return _dialog_message(cards.summary(reply.message) if reply.message else "Done.")
+        return _dialog_message(markdown.summary(reply.message) if reply.message else "Done.")
 
     async def _submit_action(self, turn_context: TurnContext) -> InvokeResponse:
         """The dialog's form submitted: errors keep it open; otherwise it closes."""
@@ -439,10 +439,10 @@ class FlywheelTeamsBot(TeamsActivityHandler):  # type: ignore[misc]
         if form is None:
             return _dialog_message(EXPIRED_FORM)
         try:
-            parsed = cards.parse_submit(data, {form.form_id: form})
-        except cards.BadSubmit as bad:
+            parsed = submits.parse_submit(data, {form.form_id: form})
+        except submits.BadSubmit as bad:
             return _dialog_message(f"I couldn't read that: {bad}.")
-        if not isinstance(parsed, cards.Submitted):
+        if not isinstance(parsed, submits.Submitted):
             return _dialog_message("I couldn't read that: the dialog sent a button, not a form.")
         reply = await self.router.dispatch(
             translate.submission(
@@ -457,7 +457,7 @@ class FlywheelTeamsBot(TeamsActivityHandler):  # type: ignore[misc]
                 reply.form, await self._form_card(activity, actor, reply.form, None, None)
             )
         if reply.message is not None:
-            return _dialog_message(cards.summary(reply.message))
+            return _dialog_message(markdown.summary(reply.message))
         return _ok()
 
 
@@ -465,10 +465,10 @@ def _typed(data: dict[str, Any]) -> dict[str, FormValue] | None:
     """What a refused submit held, to show again; choices not on the form are dropped when
     the card is drawn, so only what the person could have typed survives."""
     try:
-        parsed = cards.parse_submit(data)
-    except cards.BadSubmit:
+        parsed = submits.parse_submit(data)
+    except submits.BadSubmit:
         return None
-    return parsed.values if isinstance(parsed, cards.Submitted) else None
+    return parsed.values if isinstance(parsed, submits.Submitted) else None
 
 
 def _next_reply(turn_context: TurnContext) -> int:

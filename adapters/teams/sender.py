@@ -21,7 +21,7 @@ from botbuilder.core import TurnContext
 from pydantic import ValidationError
 from sqlmodel import col, select
 
-from adapters.teams import cards, references
+from adapters.teams import cards, markdown, references
 from adapters.teams.connector import Connector, card_activity
 from adapters.teams.limits import ConversationBusy, TeamsLimiter
 from adapters.teams.references import PERSONAL, THREAD_MARK, Seen
@@ -71,7 +71,7 @@ class TeamsSender:
         names = await self._names(workspace_id, delivery.payload)
         channels = await self._channel_names(workspace_id, delivery.payload)
         card = cards.message_card(message, names=names, channels=channels)
-        text = cards.summary(message, names=names)
+        text = markdown.summary(message, names=names)
         if delivery.kind == "update":
             return await self._update(
                 workspace_id,
