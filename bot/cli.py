@@ -79,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.configure(settings.log_level)
     if command == "console" or (command == "run" and not settings.chat_configured):
         # The terminal belongs to the conversation: logs go to a file from the start.
-        from adapters.console.session import log_to_file
+        from adapters.console.logs import log_to_file
 
         log_to_file()
     try:

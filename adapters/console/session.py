@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import re
 import sys
 import threading
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Protocol, TextIO
 
 import structlog
 
 from adapters.console import demo
+from adapters.console.logs import LOG_FILE, log_to_file
 from adapters.console.render import (
     PLAIN,
     Screen,
@@ -50,10 +49,8 @@ from storage.db import SessionFactory
 
 log = structlog.get_logger(__name__)
 
-LOG_FILE = Path("flywheel.log")
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_LOG_HANDLER = "flywheel-console"
 
 
 class Outbox(Protocol):
@@ -449,51 +446,6 @@ def _one_or_many(values: list[str], multi: bool) -> FormValue:
     if len(values) > 1:
         raise ValueError("Just one, please.")
     return values[0] if values else None
-
-
-def log_to_file(path: Path = LOG_FILE) -> None:
-    """Send structlog and standard-library logs to `path`: in a console, the terminal is the
-    chat. Keeps the processors already configured (redaction included), rendered as JSON."""
-    root = logging.getLogger()
-    if any(handler.get_name() == _LOG_HANDLER for handler in root.handlers):
-        return
-    try:
-        handler = logging.FileHandler(path, encoding="utf-8")
-    except OSError:
-        # Nowhere to write: keep the terminal, but only for what needs attention.
-        root.setLevel(logging.WARNING)
-        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-        return
-    handler.set_name(_LOG_HANDLER)
-    formatter = next(
-        (
-            h.formatter
-            for h in root.handlers
-            if isinstance(h.formatter, structlog.stdlib.ProcessorFormatter)
-        ),
-        None,
-    )
-    if formatter is not None:
-        handler.setFormatter(
-            structlog.stdlib.ProcessorFormatter(
-                processors=[_as_json(p) for p in formatter.processors],
-                foreign_pre_chain=formatter.foreign_pre_chain,
-            )
-        )
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    root.handlers[:] = [handler]
-    processors = structlog.get_config()["processors"]
-    structlog.configure(
-        processors=[_as_json(p) for p in processors],
-        logger_factory=structlog.PrintLoggerFactory(handler.stream),
-    )
-
-
-def _as_json(processor: structlog.typing.Processor) -> structlog.typing.Processor:
-    if isinstance(processor, structlog.dev.ConsoleRenderer):
-        return structlog.processors.JSONRenderer()
-    return processor
 
 
 async def run_console(flywheel: Host, user: str | None = None) -> int:

@@ -30,7 +30,7 @@ from slack_sdk.signature import Clock as SignatureClock
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack import translate
+from adapters.slack import payloads, translate
 from adapters.slack.installations import InstallationAuthorize, Installations, SingleWorkspace
 from adapters.slack.listeners import Listeners, register
 from adapters.slack.profiles import Profiles, SlackDirectory
@@ -96,7 +96,7 @@ class _OwnWorkspace(AsyncMiddleware):
         next: Callable[[], Awaitable[BoltResponse]],
     ) -> BoltResponse | None:
         body = req.body
-        kind = translate.kind(body)
+        kind = payloads.kind(body)
         if kind in UNADDRESSED:
             return await next()
         enterprise = _text(req.context.enterprise_id)
@@ -147,7 +147,7 @@ class _FirstDelivery(AsyncMiddleware):
         next: Callable[[], Awaitable[BoltResponse]],
     ) -> BoltResponse | None:
         body = req.body
-        kind = translate.kind(body)
+        kind = payloads.kind(body)
         key = self._key(req, kind)
         if key is not None:
             team = translate.team_id(body)
@@ -282,14 +282,14 @@ class SlackAdapter:
             )
             return web.json_response({"error": "invalid or missing signature"}, status=401)
         try:
-            body, form_encoded = translate.parse_body(raw, request.content_type)
-        except translate.MalformedRequest as bad:
+            body, form_encoded = payloads.parse_body(raw, request.content_type)
+        except payloads.MalformedRequest as bad:
             log.warning("slack.request_malformed", reason=str(bad))
             return web.json_response({"error": f"malformed request: {bad}"}, status=400)
-        if translate.kind(body) == "app_rate_limited":
+        if payloads.kind(body) == "app_rate_limited":
             log.warning("slack.events_rate_limited", team=body.get("team_id"))
             return web.Response(status=200)
-        if translate.org_wide(body):
+        if payloads.org_wide(body):
             # Acknowledged, or Slack would retry it for hours; there is no workspace to act in.
             log.info(
                 "slack.org_wide_event_ignored",
@@ -410,7 +410,7 @@ class SlackAdapter:
 
 async def apologise(body: Body, client: AsyncWebClient) -> BoltResponse:
     """Tell the person something failed, wherever this kind of request can be answered."""
-    match translate.kind(body):
+    match payloads.kind(body):
         case "command":
             return BoltResponse(status=200, body={"response_type": "ephemeral", "text": APOLOGY})
         case "view_submission":
@@ -426,7 +426,7 @@ async def apologise(body: Body, client: AsyncWebClient) -> BoltResponse:
 
 async def _notify(body: Body, client: AsyncWebClient) -> None:
     """Best effort, straight to Slack: the outbox may be what failed."""
-    kind = translate.kind(body)
+    kind = payloads.kind(body)
     user = translate.user_id(body)
     try:
         if isinstance(body.get("response_url"), str):

@@ -1,16 +1,15 @@
 """Slack payloads to neutral interactions, and submitted view state to form values.
 
-The edge checks a payload's shape once (`parse_body`), so the translators below can read
-the fields every payload of that kind is guaranteed to carry.
+The edge checks a payload's shape once (`payloads.parse_body`), so the translators here can
+read the fields every payload of that kind is guaranteed to carry.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import parse_qsl
 
-from adapters.inbound import BadJson, load_json
+from adapters.slack.payloads import Body, get, kind
 from handlers.core import markup
 from handlers.core.interactions import (
     Action,
@@ -23,206 +22,10 @@ from handlers.core.interactions import (
 )
 from handlers.core.messages import FormValue
 
-Body = dict[str, Any]
-
-JSON_TYPES = frozenset({"url_verification", "event_callback", "app_rate_limited"})
-PAYLOAD_TYPES = frozenset({"block_actions", "view_submission", "shortcut", "message_action"})
-# Slack's forms have at most a few dozen fields; a flood of them is not a Slack request.
-MAX_FORM_FIELDS = 100
 DEFAULT_COMMAND = "help"
 
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 _REFERENCE = re.compile(r"<([^<>]*)>")
-
-
-class MalformedRequest(ValueError):
-    """A verified body that is not a Slack payload this app understands; answered 400."""
-
-
-# -- the edge: bytes to a checked body ----------------------------------------------------
-
-
-def parse_body(raw: bytes, content_type: str) -> tuple[Body, bool]:
-    """Parse and check a request body; returns it and whether it came form-encoded."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise MalformedRequest("body is not UTF-8") from None
-    if content_type == "application/json":
-        body = _json_object(text, "body")
-        _check_json(body)
-        return body, False
-    if content_type == "application/x-www-form-urlencoded":
-        try:
-            form = dict(parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS))
-        except ValueError as error:
-            raise MalformedRequest(f"form body: {error}") from None
-        if "payload" in form:
-            body = _json_object(form["payload"], "payload")
-            _check_payload(body)
-        else:
-            body = form
-            _check_form(body)
-        return body, True
-    raise MalformedRequest(f"unsupported content type {content_type or 'none'!r}")
-
-
-def _json_object(text: str, what: str) -> Body:
-    try:
-        value = load_json(text, what)
-    except BadJson as bad:
-        raise MalformedRequest(str(bad)) from None
-    if not isinstance(value, dict):
-        raise MalformedRequest(f"{what} is not a JSON object")
-    return value
-
-
-def _get(body: Body, path: str) -> Any:
-    value: Any = body
-    for key in path.split("."):
-        value = value.get(key) if isinstance(value, dict) else None
-    return value
-
-
-def _require(body: Body, *paths: str, kind: type = str) -> None:
-    for path in paths:
-        value = _get(body, path)
-        if not isinstance(value, kind) or (kind is str and not value):
-            raise MalformedRequest(f"missing or invalid {path!r}")
-
-
-# Fields Bolt and the listeners read, with the JSON type each has whenever it is present
-# (null included: Slack sends `"enterprise": null`). Anything else is not from Slack.
-_STRINGS = (
-    "team_id",
-    "enterprise_id",
-    "api_app_id",
-    "trigger_id",
-    "callback_id",
-    "response_url",
-    "team.id",
-    "team.domain",
-    "user.id",
-    "user.team_id",
-    "user.username",
-    "user.name",
-    "enterprise.id",
-    "channel.id",
-    "container.type",
-    "view.id",
-    "view.type",
-    "view.team_id",
-    "view.callback_id",
-    "view.private_metadata",
-    "message.ts",
-    "message.thread_ts",
-    "message.user",
-)
-EVENT_STRINGS = {
-    "app_mention": ("user", "channel", "ts", "thread_ts", "bot_id", "text", "team"),
-    "app_home_opened": ("user", "channel", "tab"),
-}
-_OBJECTS = ("event", "team", "user", "enterprise", "channel", "container", "view", "message")
-_LISTS = ("authorizations", "actions", "view.blocks", "response_urls")
-
-
-def _check_types(body: Body) -> None:
-    for path in _STRINGS:
-        if _get(body, path) is not None and not isinstance(_get(body, path), str):
-            raise MalformedRequest(f"invalid {path!r}: expected a string")
-    for path in _OBJECTS:
-        if body.get(path) is not None and not isinstance(body[path], dict):
-            raise MalformedRequest(f"invalid {path!r}: expected an object")
-    for path in _LISTS:
-        value = _get(body, path)
-        if value is not None and not (
-            isinstance(value, list) and all(isinstance(item, dict) for item in value)
-        ):
-            raise MalformedRequest(f"invalid {path!r}: expected a list of objects")
-    for authorization in body.get("authorizations") or ():
-        for key in ("enterprise_id", "team_id", "user_id"):
-            if authorization.get(key) is not None and not isinstance(authorization[key], str):
-                raise MalformedRequest(f"invalid 'authorizations.{key}': expected a string")
-
-
-def _check_json(body: Body) -> None:
-    _check_types(body)
-    kind = body.get("type")
-    if not isinstance(kind, str) or kind not in JSON_TYPES:
-        raise MalformedRequest(f"unsupported event type {kind!r}")
-    if kind == "url_verification":
-        _require(body, "challenge")
-    elif kind == "event_callback":
-        _require(body, "event_id", "event.type")
-        if not org_wide(body):
-            _require(body, "team_id")
-        event = body["event"]
-        # Other events give some of these other types (`user_change` carries a user object).
-        if event["type"] in EVENT_STRINGS:
-            for key in EVENT_STRINGS[event["type"]]:
-                if event.get(key) is not None and not isinstance(event[key], str):
-                    raise MalformedRequest(f"invalid 'event.{key}': expected a string")
-        if event["type"] == "app_mention":
-            _require(body, "event.user", "event.channel", "event.ts")
-            if not isinstance(event.get("text", ""), str):
-                raise MalformedRequest("missing or invalid 'event.text'")
-        elif event["type"] == "app_home_opened":
-            _require(body, "event.user")
-
-
-def org_wide(body: Body) -> bool:
-    """An Enterprise Grid event of the whole organisation: it names no workspace (`team_id`),
-    only the enterprise, so no workspace of Flywheel's can act on it."""
-    enterprise = body.get("enterprise_id")
-    return (
-        body.get("type") == "event_callback"
-        and not body.get("team_id")
-        and isinstance(enterprise, str)
-        and bool(enterprise)
-    )
-
-
-def _check_payload(body: Body) -> None:
-    _check_types(body)
-    kind = body.get("type")
-    if not isinstance(kind, str) or kind not in PAYLOAD_TYPES:
-        raise MalformedRequest(f"unsupported interaction type {kind!r}")
-    _require(body, "user.id")
-    if not (_get(body, "team.id") or _get(body, "user.team_id")):
-        raise MalformedRequest("missing 'team.id'")
-    if kind == "block_actions":
-        _require(body, "trigger_id")
-        actions = body.get("actions")
-        if not isinstance(actions, list) or not actions or not isinstance(actions[0], dict):
-            raise MalformedRequest("missing or invalid 'actions'")
-        _require(actions[0], "action_id")
-    elif kind == "view_submission":
-        _require(body, "view.callback_id", "view.type")
-        _require(body, "view.state.values", kind=dict)
-        for block in body["view"]["state"]["values"].values():
-            if not isinstance(block, dict) or not all(isinstance(e, dict) for e in block.values()):
-                raise MalformedRequest("invalid 'view.state.values'")
-    else:
-        _require(body, "callback_id", "trigger_id")
-        if kind == "message_action":
-            _require(body, "channel.id", "message.ts")
-            if not isinstance(_get(body, "message.text") or "", str):
-                raise MalformedRequest("invalid 'message.text'")
-
-
-def _check_form(body: Body) -> None:
-    if body.get("ssl_check"):
-        return
-    _require(body, "command", "team_id", "user_id", "trigger_id")
-
-
-def kind(body: Body) -> str:
-    """`command`, `ssl_check` or the payload's own type (`event_callback`, `block_actions`…)."""
-    if "command" in body:
-        return "command"
-    if body.get("ssl_check"):
-        return "ssl_check"
-    return str(body.get("type", ""))
 
 
 def describe(body: Body) -> dict[str, str]:
@@ -240,12 +43,12 @@ def _name(body: Body, k: str) -> str:
         case "command":
             return f"{body.get('command')} {_sub(str(body.get('text', '')))}"
         case "event_callback":
-            return str(_get(body, "event.type") or "")
+            return str(get(body, "event.type") or "")
         case "block_actions" if isinstance(actions, list) and actions:
             first = actions[0]
             return str(first.get("action_id", "")) if isinstance(first, dict) else ""
         case "view_submission":
-            return str(_get(body, "view.callback_id") or "")
+            return str(get(body, "view.callback_id") or "")
         case "shortcut" | "message_action":
             return str(body.get("callback_id", ""))
     return ""
@@ -258,30 +61,30 @@ def team_id(body: Body) -> str:
     """The workspace: slash commands and events carry `team_id`, interactivity a `team`."""
     return str(
         body.get("team_id")
-        or _get(body, "team.id")
-        or _get(body, "user.team_id")
-        or _get(body, "view.team_id")
+        or get(body, "team.id")
+        or get(body, "user.team_id")
+        or get(body, "view.team_id")
         or ""
     )
 
 
 def user_id(body: Body) -> str:
     """Who acted: commands carry `user_id`, interactivity a `user`, events `event.user`."""
-    return str(body.get("user_id") or _get(body, "user.id") or _get(body, "event.user") or "")
+    return str(body.get("user_id") or get(body, "user.id") or get(body, "event.user") or "")
 
 
 def user_name(body: Body) -> str:
     """The name the payload itself gives, for when the profile cannot be fetched."""
-    name = body.get("user_name") or _get(body, "user.username") or _get(body, "user.name")
+    name = body.get("user_name") or get(body, "user.username") or get(body, "user.name")
     return str(name or "")
 
 
 def _team_domain(body: Body) -> str:
-    return str(body.get("team_domain") or _get(body, "team.domain") or "")
+    return str(body.get("team_domain") or get(body, "team.domain") or "")
 
 
 def _channel_id(body: Body) -> str | None:
-    channel = body.get("channel_id") or _get(body, "channel.id") or _get(body, "event.channel")
+    channel = body.get("channel_id") or get(body, "channel.id") or get(body, "event.channel")
     return str(channel) if channel else None
 
 
@@ -429,7 +232,7 @@ def block_action(body: Body, actor: Actor) -> Action:
 
 def from_modal(body: Body) -> bool:
     """True when a button was pressed inside a modal (a new form is pushed onto it)."""
-    return bool(_get(body, "view.type") == "modal")
+    return bool(get(body, "view.type") == "modal")
 
 
 def view_submission(body: Body, actor: Actor) -> Submission:
