@@ -27,15 +27,13 @@ from handlers.core.workspace_settings import WorkspaceSettings
 from handlers.sharing import distribution
 from storage.db import create_engine, session_factory, transaction
 from storage.models import (
-    ContentRequest,
     Distribution,
-    Draft,
     Member,
-    Post,
     ShareSuggestion,
     Workspace,
 )
-from tests.fakes.slack_api import FakeSlack
+from testing.builders import add_post, add_workspace
+from testing.fakes.slack_api import FakeSlack
 
 TARGET_FRACTION = 0.9
 MEMORY_BUDGET_MB = 300
@@ -57,14 +55,9 @@ async def seed(sessions: object, count: int, clock: SystemClock) -> int:
         share_window_hours=0,
     )
     async with transaction(sessions) as session:  # type: ignore[arg-type]
-        workspace = Workspace(
-            platform="slack",
-            external_id="TBENCH",
-            created_at=now,
-            settings=settings.model_dump(),
+        workspace = await add_workspace(
+            session, now, external_id="TBENCH", settings=settings.model_dump()
         )
-        session.add(workspace)
-        await session.flush()
         assert workspace.id is not None
         table = Member.__table__  # type: ignore[attr-defined]
         rows = [
@@ -88,43 +81,21 @@ async def seed(sessions: object, count: int, clock: SystemClock) -> int:
         author = (
             await session.exec(select(Member.id).where(Member.user_id == user_id(0)))
         ).scalar_one()
-        request = ContentRequest(
-            workspace_id=workspace.id,
-            requester_id=author,
+        post = await add_post(
+            session,
+            workspace,
+            author,
+            now,
             topic="Kubernetes upgrades",
-            status="published",
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(request)
-        await session.flush()
-        draft = Draft(
-            workspace_id=workspace.id,
-            request_id=request.id or 0,
-            author_id=author,
-            status="approved",
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(draft)
-        await session.flush()
-        post = Post(
-            workspace_id=workspace.id,
-            request_id=request.id,
-            draft_id=draft.id or 0,
-            version=1,
+            request_status="published",
+            draft_status="approved",
             slug="zero-downtime-kubernetes-upgrades",
             title="Zero-downtime Kubernetes upgrades",
             summary="Surge upgrades, PodDisruptionBudgets and a rollback plan.",
             canonical_url="https://blog.example.com/k8s",
             captions=["How we upgrade Kubernetes with zero downtime", "Our upgrade checklist"],
             tags=["kubernetes"],
-            author_id=author,
-            approved_by_id=author,
-            published_at=now,
         )
-        session.add(post)
-        await session.flush()
         session.add(Distribution(workspace_id=workspace.id, post_id=post.id or 0, created_at=now))
         return workspace.id
 

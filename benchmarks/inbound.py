@@ -54,7 +54,7 @@ TARGET_P99_MS = 100.0
 
 def _serve_fake() -> None:
     """Run the fake Slack Web API; print its base URL, serve until terminated."""
-    from tests.fakes.slack_api import FakeSlack
+    from testing.fakes.slack_api import FakeSlack
 
     async def serve() -> None:
         fake = FakeSlack(team_id=TEAM_ID)

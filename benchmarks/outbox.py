@@ -35,7 +35,7 @@ from storage import outbox
 from storage.db import create_engine, session_factory, transaction
 from storage.migrate import upgrade
 from storage.models import OutboxMessage, Workspace
-from tests.fakes.slack_api import FakeSlack
+from testing.fakes.slack_api import FakeSlack
 
 TARGET_FRACTION = 0.9
 TOKEN = "xoxb-benchmark"

@@ -92,54 +92,24 @@ async def _seed(database_url: str, sharers: int) -> dict[str, str]:
     from handlers.core.ports import SystemClock
     from handlers.sharing import tracking
     from storage.db import create_engine, session_factory, transaction
-    from storage.models import ContentRequest, Draft, Member, Post, Workspace
+    from testing.builders import add_members, add_post, add_workspace
 
     engine = create_engine(database_url)
     now = datetime.now(UTC)
     async with transaction(session_factory(engine)) as session:
-        workspace = Workspace(platform="slack", external_id="TBENCH", created_at=now)
-        session.add(workspace)
-        await session.flush()
-        wid = workspace.id or 0
-        people = [
-            Member(workspace_id=wid, user_id=f"U{n:05d}", created_at=now, updated_at=now)
-            for n in range(sharers)
-        ]
-        session.add_all(people)
-        await session.flush()
-        request = ContentRequest(
-            workspace_id=wid,
-            requester_id=people[0].id or 0,
+        workspace = await add_workspace(session, now, external_id="TBENCH")
+        people = await add_members(session, workspace, (f"U{n:05d}" for n in range(sharers)), now)
+        post = await add_post(
+            session,
+            workspace,
+            people[0],
+            now,
             topic="Zero-downtime migrations",
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(request)
-        await session.flush()
-        draft = Draft(
-            workspace_id=wid,
-            request_id=request.id or 0,
-            author_id=people[0].id or 0,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(draft)
-        await session.flush()
-        post = Post(
-            workspace_id=wid,
-            request_id=request.id,
-            draft_id=draft.id or 0,
-            version=1,
             slug="zero-downtime-migrations",
             title="Zero-downtime migrations",
             body="How we moved without a minute of downtime.",
             canonical_url="https://blog.acme.test/zero-downtime-migrations?ref=bench",
-            author_id=people[0].id or 0,
-            approved_by_id=people[0].id or 0,
-            published_at=now,
         )
-        session.add(post)
-        await session.flush()
         scope = Scope(session, SystemClock(), Config(public_base_url=PUBLIC_BASE_URL), workspace)
         links = await tracking.links_for(scope, post, people, tracking.NETWORKS)
         locations = {

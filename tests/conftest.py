@@ -16,8 +16,8 @@ from bot.app import Flywheel, build
 from bot.settings import Settings, load_settings
 from storage.db import create_engine
 from storage.migrate import upgrade
-from tests.fakes.clock import FrozenClock
-from tests.fakes.slack_api import FakeSlack
+from testing.fakes.clock import FrozenClock
+from testing.fakes.slack_api import FakeSlack
 
 POSTGRES_URL = os.environ.get(
     "FLYWHEEL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

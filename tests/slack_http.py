@@ -20,9 +20,9 @@ from urllib.parse import urlencode
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
+from testing.fakes.clock import FrozenClock
+from testing.fakes.slack_api import FakeSlack
 from tests.conftest import SIGNING_SECRET
-from tests.fakes.clock import FrozenClock
-from tests.fakes.slack_api import FakeSlack
 
 FIXTURES = Path(__file__).parent / "fixtures" / "slack"
 PATH = "/slack/events"

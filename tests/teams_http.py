@@ -29,9 +29,9 @@ from jwt.algorithms import RSAAlgorithm
 
 from bot.app import Flywheel, build
 from bot.settings import Settings, load_settings
+from testing.fakes.bot_connector import OUTBOUND_TOKEN, FakeBotConnector, FakeMember
+from testing.fakes.clock import FrozenClock
 from tests.conftest import SECRET_KEY
-from tests.fakes.bot_connector import OUTBOUND_TOKEN, FakeBotConnector, FakeMember
-from tests.fakes.clock import FrozenClock
 
 APP_ID = "00000000-0000-0000-0000-00000000f1y"
 APP_PASSWORD = "test-app-password"

@@ -10,7 +10,7 @@ from bot.flows import build_router
 from handlers.core import actions
 from handlers.core.context import Config
 from storage.db import SessionFactory
-from tests.fakes.clock import FrozenClock
+from testing.fakes.clock import FrozenClock
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -34,8 +34,8 @@ from handlers.drafting.ai import (
     template_draft,
 )
 from handlers.drafting.prompts import load_prompt
-from tests.fakes.openai_api import CHAT, MALFORMED_JSON, FakeOpenAI
-from tests.fakes.openai_api import request_data as sent_data
+from testing.fakes.openai_api import CHAT, MALFORMED_JSON, FakeOpenAI
+from testing.fakes.openai_api import request_data as sent_data
 
 MODEL = "gpt-4o-mini"
 STEPS = ["outline", "first_draft", "captions"]

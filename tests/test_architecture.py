@@ -51,3 +51,14 @@ def test_botbuilder_stays_inside_the_teams_adapter() -> None:
         and "adapters/teams" not in path.as_posix()
     ]
     assert outside == []
+
+
+@pytest.mark.parametrize("folder", ["bot", "adapters", "handlers", "storage"])
+def test_the_product_never_imports_test_support(folder: str) -> None:
+    assert offenders(folder, ("tests", "testing")) == []
+
+
+@pytest.mark.parametrize("folder", ["benchmarks", "testing"])
+def test_benchmarks_and_test_support_never_import_the_tests(folder: str) -> None:
+    """Fakes and builders live in `testing/`, which both the tests and the benchmarks import."""
+    assert offenders(folder, ("tests",)) == []

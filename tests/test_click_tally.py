@@ -27,15 +27,12 @@ from storage.migrate import MIGRATIONS, upgrade
 from storage.models import (
     Click,
     ClickTally,
-    ContentRequest,
     DailyClicks,
-    Draft,
-    Member,
-    Post,
     Share,
     TrackedLink,
     Workspace,
 )
+from testing.builders import add_members, add_post, add_workspace
 
 SECRET = tracking.visitor_secret("tally-test-key")
 BROWSER = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Safari/605.1.15"
@@ -62,51 +59,25 @@ def _migration(revision: str = "0008") -> ModuleType:
 async def _seed(sessions: SessionFactory, timezone: str) -> tuple[int, list[tracking.Target]]:
     now = START - timedelta(days=30)
     async with transaction(sessions) as session:
-        workspace = Workspace(platform="slack", external_id=f"T{timezone}", created_at=now)
-        workspace_settings.save(workspace, WorkspaceSettings(timezone=timezone))
-        session.add(workspace)
-        await session.flush()
+        workspace = await add_workspace(
+            session,
+            now,
+            external_id=f"T{timezone}",
+            settings=WorkspaceSettings(timezone=timezone).model_dump(),
+        )
         assert workspace.id is not None
-        people = [
-            Member(workspace_id=workspace.id, user_id=u, created_at=now, updated_at=now)
-            for u in ("UAUTHOR", "UANN", "UBEN")
-        ]
-        session.add_all(people)
-        await session.flush()
-        author, *sharers = people
+        author, *sharers = await add_members(session, workspace, ("UAUTHOR", "UANN", "UBEN"), now)
         targets: list[tracking.Target] = []
         for n in range(2):
-            request = ContentRequest(
-                workspace_id=workspace.id,
-                requester_id=author.id or 0,
+            post = await add_post(
+                session,
+                workspace,
+                author,
+                now,
                 topic=f"topic {n}",
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(request)
-            await session.flush()
-            draft = Draft(
-                workspace_id=workspace.id,
-                request_id=request.id or 0,
-                author_id=author.id or 0,
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(draft)
-            await session.flush()
-            post = Post(
-                workspace_id=workspace.id,
-                request_id=request.id,
-                draft_id=draft.id or 0,
-                version=1,
                 slug=f"post-{n}",
                 title=f"Post {n}",
-                author_id=author.id or 0,
-                approved_by_id=author.id or 0,
-                published_at=now,
             )
-            session.add(post)
-            await session.flush()
             for sharer in sharers:
                 for network in ("linkedin", "x"):
                     link = TrackedLink(

@@ -31,8 +31,8 @@ from handlers.core.ports import Delivery, PermanentError
 from storage import outbox
 from storage.db import transaction
 from storage.models import ContentRequest, ExpertProfile, Member, Vote, Workspace
+from testing.fakes.clock import FrozenClock
 from tests.console_harness import ConsoleBot
-from tests.fakes.clock import FrozenClock
 from tests.processes import clean_env, free_port
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,8 +14,8 @@ from sqlmodel import select
 from bot.app import Flywheel, build
 from bot.settings import load_settings
 from storage.models import ContentRequest, Member
+from testing.fakes.clock import FrozenClock
 from tests.console_harness import ConsoleBot
-from tests.fakes.clock import FrozenClock
 from tests.processes import clean_env
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,8 +11,8 @@ from sqlmodel import select
 from bot.app import Flywheel, build
 from bot.settings import load_settings
 from storage.models import ContentRequest, Post
+from testing.fakes.clock import FrozenClock
 from tests.console_harness import ConsoleBot
-from tests.fakes.clock import FrozenClock
 
 QUESTION = "How do we migrate Oracle to PostgreSQL without downtime?"
 

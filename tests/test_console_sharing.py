@@ -10,8 +10,8 @@ from sqlmodel import select
 from bot.app import Flywheel, build
 from bot.settings import load_settings
 from storage.models import Share, Win
+from testing.fakes.clock import FrozenClock
 from tests.console_harness import ConsoleBot
-from tests.fakes.clock import FrozenClock
 from tests.test_console_drafting import QUESTION, button
 
 

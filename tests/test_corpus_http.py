@@ -18,8 +18,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import Flywheel
-from tests.fakes.clock import FrozenClock
-from tests.fakes.slack_api import FakeSlack
+from testing.fakes.clock import FrozenClock
+from testing.fakes.slack_api import FakeSlack
 from tests.http_edges import watching
 from tests.slack_http import SlackHttp, fixture
 from tests.teams_http import TeamsHttp, connector, key_server, teams, teams_app

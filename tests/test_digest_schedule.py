@@ -28,7 +28,7 @@ from handlers.impact import digests
 from storage import outbox
 from storage.db import transaction
 from storage.models import ContentRequest, Digest, Member, OutboxMessage, Workspace
-from tests.fakes.clock import FrozenClock
+from testing.fakes.clock import FrozenClock
 
 START = datetime(2026, 10, 19, 0, 0, tzinfo=UTC)  # a Monday; four weeks to 16 November
 

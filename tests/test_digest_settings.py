@@ -12,7 +12,7 @@ from bot.settings import load_settings
 from handlers.core.interactions import Actor, Command, Origin, Submission
 from handlers.core.messages import FormValue
 from storage.models import Workspace
-from tests.fakes.clock import FrozenClock
+from testing.fakes.clock import FrozenClock
 
 ORIGIN = Origin(platform="console", workspace_id="demo")
 ADMIN = Actor(user_id="dana", is_platform_admin=True)

@@ -24,9 +24,9 @@ from handlers.core.messages import Message
 from storage import outbox
 from storage.db import SessionFactory, create_engine, session_factory, transaction
 from storage.models import MessageRef, OutboxMessage, Workspace
+from testing.fakes.clock import FrozenClock
+from testing.fakes.slack_api import FakeSlack
 from tests.conftest import BOT_TOKEN
-from tests.fakes.clock import FrozenClock
-from tests.fakes.slack_api import FakeSlack
 from tests.processes import free_port
 
 

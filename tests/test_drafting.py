@@ -23,7 +23,7 @@ from storage.models import (
     Post,
     Workspace,
 )
-from tests.fakes.clock import FrozenClock
+from testing.fakes.clock import FrozenClock
 
 ACME = Origin(platform="console", workspace_id="acme")
 GLOBEX = Origin(platform="console", workspace_id="globex")

@@ -15,8 +15,8 @@ from bot.app import Flywheel, build
 from bot.settings import load_settings
 from handlers.core.interactions import Action, Actor, Origin, Submission
 from storage.models import AiTask, Draft, OutboxMessage
-from tests.fakes.clock import FrozenClock
-from tests.fakes.openai_api import CHAT, FakeOpenAI
+from testing.fakes.clock import FrozenClock
+from testing.fakes.openai_api import CHAT, FakeOpenAI
 
 ACME = Origin(platform="console", workspace_id="acme")
 ALICE = Actor("alice", "Alice", tz="Europe/London")

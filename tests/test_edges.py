@@ -25,9 +25,9 @@ from handlers.core.controls import clean_text, cleaned
 from handlers.core.errors import NotFound
 from handlers.core.ids import MAX_ID, maybe_id, parse_id
 from storage.models import ContentRequest, Member
-from tests.fakes.bot_connector import FakeBotConnector
-from tests.fakes.clock import FrozenClock
-from tests.fakes.slack_api import FakeSlack
+from testing.fakes.bot_connector import FakeBotConnector
+from testing.fakes.clock import FrozenClock
+from testing.fakes.slack_api import FakeSlack
 from tests.http_edges import rows, warnings_and_errors, watching
 from tests.slack_http import SlackHttp, fixture
 from tests.teams_http import TeamsHttp, connector, key_server, teams, teams_app

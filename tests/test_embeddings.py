@@ -17,8 +17,8 @@ from handlers.routing.embeddings import text_hash
 from handlers.routing.matching import SEMANTIC_REASON, IndexCache, load_docs, profile_text
 from storage.db import SessionFactory, create_engine, session_factory
 from storage.models import Embedding
-from tests.fakes.clock import FrozenClock
-from tests.fakes.openai_api import FakeOpenAI
+from testing.fakes.clock import FrozenClock
+from testing.fakes.openai_api import FakeOpenAI
 from tests.test_matching import K8S, PROFILES, edit_profile, ranked, seed, users
 
 MODEL = "text-embedding-3-small"

@@ -18,7 +18,7 @@ from handlers.core.members import ensure_workspace
 from handlers.routing.experts import check_columns, import_experts
 from storage.db import transaction
 from storage.models import ExpertProfile, Member
-from tests.fakes.clock import FrozenClock
+from testing.fakes.clock import FrozenClock
 from tests.processes import clean_env
 
 ACME = Origin(platform="console", workspace_id="acme")

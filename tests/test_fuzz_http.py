@@ -25,10 +25,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.app import Flywheel, build
+from testing.fakes.bot_connector import FakeBotConnector
+from testing.fakes.clock import FrozenClock
+from testing.fakes.slack_api import FakeSlack
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET
-from tests.fakes.bot_connector import FakeBotConnector
-from tests.fakes.clock import FrozenClock
-from tests.fakes.slack_api import FakeSlack
 from tests.http_edges import rows, watching
 from tests.slack_http import SlackHttp, fixture
 from tests.teams_http import (

@@ -41,9 +41,9 @@ from handlers.core.messages import (
     TextField,
 )
 from storage.models import OutboxMessage
+from testing.fakes.clock import FrozenClock
+from testing.fakes.slack_api import FakeSlack
 from tests.console_harness import ConsoleBot
-from tests.fakes.clock import FrozenClock
-from tests.fakes.slack_api import FakeSlack
 from tests.slack_http import SlackHttp
 from tests.test_console_drafting import button
 from tests.test_slack_routing import TUESDAY_14, become_expert, settle

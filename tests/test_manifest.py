@@ -12,7 +12,7 @@ from adapters.slack.listeners import COMMANDS, EVENTS, SHORTCUT_COMMANDS, SHORTC
 from bot.flows import build_router
 from handlers.core.context import Config
 from storage.db import create_engine, session_factory
-from tests.fakes.clock import FrozenClock
+from testing.fakes.clock import FrozenClock
 
 MANIFEST = Path(__file__).resolve().parent.parent / "manifest.yml"
 EVENTS_PATH = "/slack/events"

@@ -24,7 +24,7 @@ from handlers.routing.matching import (
 )
 from storage.db import SessionFactory, create_engine, session_factory, transaction
 from storage.models import ExpertProfile, Member, Workspace
-from tests.fakes.clock import FrozenClock
+from testing.fakes.clock import FrozenClock
 
 TODAY = date(2026, 11, 23)
 

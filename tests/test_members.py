@@ -24,7 +24,7 @@ from handlers.core.members import is_admin, resolve
 from handlers.core.router import Router
 from storage.db import SessionFactory, create_engine, session_factory, transaction
 from storage.models import Member, OutboxMessage, Workspace
-from tests.fakes.clock import FrozenClock
+from testing.fakes.clock import FrozenClock
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 ACME = Origin(platform="slack", workspace_id="T0001", workspace_name="Acme")

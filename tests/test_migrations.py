@@ -64,7 +64,7 @@ async def test_housekeeping_forgets_old_event_ids_sent_rows_and_form_cards(
     from storage import events, outbox
     from storage.db import session_factory, transaction
     from storage.models import TeamsFormCard, Workspace
-    from tests.fakes.clock import FrozenClock
+    from testing.fakes.clock import FrozenClock
 
     clock = FrozenClock()
     engine = create_engine(migrated_url)

@@ -17,7 +17,7 @@ from handlers.core.messages import Message
 from handlers.impact import digests
 from storage.db import transaction
 from storage.models import Member, OutboxMessage, Workspace
-from tests.fakes.clock import FrozenClock
+from testing.fakes.clock import FrozenClock
 from tests.test_digest_figures import SEND, SETTINGS, seed_week
 
 ORIGIN = Origin(platform="slack", workspace_id="T0001")

@@ -16,9 +16,9 @@ import pytest
 
 from storage.db import create_engine
 from storage.migrate import upgrade
-from tests.fakes.bot_connector import ConnectorCall, FakeBotConnector
-from tests.fakes.clock import FrozenClock
-from tests.fakes.entra import FakeEntra
+from testing.fakes.bot_connector import ConnectorCall, FakeBotConnector
+from testing.fakes.clock import FrozenClock
+from testing.fakes.entra import FakeEntra
 from tests.processes import Running, flywheel_run
 from tests.teams_http import (
     APP_ID,

@@ -14,7 +14,7 @@ from handlers.core.interactions import Action, Actor, Command, Origin, Submissio
 from handlers.core.lifecycle import Status, transition
 from handlers.routing.similarity import most_similar
 from storage.models import ContentRequest, OutboxMessage, Vote
-from tests.fakes.clock import FrozenClock
+from testing.fakes.clock import FrozenClock
 
 ACME = Origin(platform="console", workspace_id="acme")
 GLOBEX = Origin(platform="console", workspace_id="globex")

@@ -21,7 +21,7 @@ from handlers.core.ports import Delivered, Delivery
 from handlers.core.workspace_settings import WorkspaceSettings
 from storage.db import transaction
 from storage.models import ContentRequest, OutboxMessage, Ping, Workspace
-from tests.fakes.clock import FrozenClock
+from testing.fakes.clock import FrozenClock
 
 ACME = Origin(platform="console", workspace_id="acme")
 ALICE = Actor("alice", "Alice", tz="Europe/London")  # a seller, the requester

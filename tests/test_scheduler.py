@@ -13,7 +13,7 @@ from bot.app import Flywheel, build
 from bot.scheduler import Leadership, Scheduler, sync_url
 from bot.settings import load_settings
 from storage.db import create_engine
-from tests.fakes.clock import FrozenClock
+from testing.fakes.clock import FrozenClock
 
 
 @pytest.fixture

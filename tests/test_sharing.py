@@ -36,7 +36,7 @@ from storage.models import (
     Vote,
     Workspace,
 )
-from tests.fakes.clock import FrozenClock
+from testing.fakes.clock import FrozenClock
 
 ACME = Origin(platform="console", workspace_id="acme")
 TUESDAY_10_UTC = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)

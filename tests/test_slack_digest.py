@@ -15,8 +15,8 @@ from sqlmodel import col, select
 
 from bot.app import Flywheel
 from storage.models import ContentRequest, Digest, OutboxMessage, Workspace
-from tests.fakes.clock import FrozenClock
-from tests.fakes.slack_api import Call, FakeSlack
+from testing.fakes.clock import FrozenClock
+from testing.fakes.slack_api import Call, FakeSlack
 from tests.slack_http import SlackHttp
 from tests.test_digest_figures import seed_week
 

@@ -13,8 +13,8 @@ from sqlmodel import select
 from bot.app import Flywheel
 from storage.db import transaction
 from storage.models import ContentRequest, Draft, Post, Workspace
-from tests.fakes.clock import FrozenClock
-from tests.fakes.slack_api import FakeSlack
+from testing.fakes.clock import FrozenClock
+from testing.fakes.slack_api import FakeSlack
 from tests.slack_http import SlackHttp
 
 

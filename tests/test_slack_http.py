@@ -27,9 +27,9 @@ from storage.models import (
     Vote,
     Workspace,
 )
+from testing.fakes.clock import FrozenClock
+from testing.fakes.slack_api import FakeSlack
 from tests.conftest import SIGNING_SECRET, slack_settings
-from tests.fakes.clock import FrozenClock
-from tests.fakes.slack_api import FakeSlack
 from tests.slack_http import SlackHttp, fixture
 
 ORACLE = "How do we migrate Oracle to PostgreSQL without downtime?"

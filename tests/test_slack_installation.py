@@ -31,9 +31,9 @@ from storage.models import (
     Vote,
     Workspace,
 )
+from testing.fakes.clock import FrozenClock
+from testing.fakes.slack_api import FakeSlack
 from tests.conftest import slack_settings
-from tests.fakes.clock import FrozenClock
-from tests.fakes.slack_api import FakeSlack
 from tests.slack_http import SlackHttp
 
 STRANGER = "T0BAD"

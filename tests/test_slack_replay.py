@@ -25,8 +25,8 @@ from storage import events
 from storage.db import transaction
 from storage.events import RETENTION
 from storage.models import ContentRequest, Draft, InboundEvent, Post, Vote, Workspace
-from tests.fakes.clock import FrozenClock
-from tests.fakes.slack_api import FakeSlack
+from testing.fakes.clock import FrozenClock
+from testing.fakes.slack_api import FakeSlack
 from tests.slack_http import SlackHttp
 
 ORACLE = "How do we migrate Oracle to PostgreSQL without downtime?"

@@ -16,8 +16,8 @@ from sqlmodel import select
 
 from bot.app import Flywheel
 from storage.models import ContentRequest, MessageRef, Ping
-from tests.fakes.clock import FrozenClock
-from tests.fakes.slack_api import Call, FakeSlack
+from testing.fakes.clock import FrozenClock
+from testing.fakes.slack_api import Call, FakeSlack
 from tests.slack_http import SlackHttp
 
 TUESDAY_14 = datetime(2026, 11, 24, 14, 0, tzinfo=UTC)  # 15:00 Paris, 09:00 New York

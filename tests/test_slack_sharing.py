@@ -14,8 +14,8 @@ from sqlmodel import select
 from bot.app import Flywheel
 from storage.db import transaction
 from storage.models import Click, Draft, Member, Share, TrackedLink, Win, Workspace
-from tests.fakes.clock import FrozenClock
-from tests.fakes.slack_api import FakeSlack
+from testing.fakes.clock import FrozenClock
+from testing.fakes.slack_api import FakeSlack
 from tests.slack_http import SlackHttp
 
 BROWSER = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Safari/605.1.15"

@@ -14,7 +14,7 @@ from handlers.core.interactions import Actor, Command, Origin
 from handlers.core.messages import Buttons, Section
 from storage.db import transaction
 from storage.models import Workspace
-from tests.fakes.clock import FrozenClock
+from testing.fakes.clock import FrozenClock
 from tests.test_digest_figures import SETTINGS, seed_week
 
 ORIGIN = Origin(platform="slack", workspace_id="T0001")

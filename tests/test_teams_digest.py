@@ -20,8 +20,8 @@ from sqlmodel import col, select
 from bot.app import Flywheel, build
 from handlers.core.router import PRIVATELY
 from storage.models import ContentRequest, Digest, Member, OutboxMessage, TrackedLink
-from tests.fakes.bot_connector import ConnectorCall, FakeBotConnector
-from tests.fakes.clock import FrozenClock
+from testing.fakes.bot_connector import ConnectorCall, FakeBotConnector
+from testing.fakes.clock import FrozenClock
 from tests.teams_http import (
     TENANT,
     KeyServer,

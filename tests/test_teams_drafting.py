@@ -12,7 +12,7 @@ from sqlmodel import select
 from bot.app import Flywheel
 from storage.db import transaction
 from storage.models import ContentRequest, Draft, Post, Workspace
-from tests.fakes.bot_connector import FakeBotConnector
+from testing.fakes.bot_connector import FakeBotConnector
 from tests.teams_http import (
     TeamsHttp,
     button,

@@ -13,7 +13,7 @@ from sqlmodel import select
 
 from bot.app import Flywheel, build
 from storage.models import ConversationReference, InboundEvent, Member, Workspace
-from tests.fakes.bot_connector import FakeBotConnector
+from testing.fakes.bot_connector import FakeBotConnector
 from tests.teams_http import (
     APP_ID,
     TENANT,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.bot_connector import FakeBotConnector
+from testing.fakes.bot_connector import FakeBotConnector
 from tests.teams_http import TeamsHttp, connector, key_server, teams, teams_app
 
 __all__ = ["connector", "key_server", "teams", "teams_app"]

@@ -20,9 +20,9 @@ from sqlmodel import select
 
 from bot.app import Flywheel, build
 from storage.models import OutboxMessage
-from tests.fakes.bot_connector import ConnectorCall, FakeBotConnector
-from tests.fakes.clock import FrozenClock
-from tests.fakes.entra import FakeEntra
+from testing.fakes.bot_connector import ConnectorCall, FakeBotConnector
+from testing.fakes.clock import FrozenClock
+from testing.fakes.entra import FakeEntra
 from tests.teams_http import (
     APP_ID,
     APP_PASSWORD,

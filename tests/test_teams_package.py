@@ -297,7 +297,7 @@ def test_every_command_in_the_manifest_is_one_the_router_answers() -> None:
     from bot.flows import build_router
     from handlers.core.context import Config
     from storage.db import create_engine, session_factory
-    from tests.fakes.clock import FrozenClock
+    from testing.fakes.clock import FrozenClock
 
     router = build_router(
         session_factory(create_engine("sqlite+aiosqlite://")), FrozenClock(), Config()

@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from bot.app import Flywheel
 from storage.models import ContentRequest, MessageRef, Ping
-from tests.fakes.bot_connector import FakeBotConnector
+from testing.fakes.bot_connector import FakeBotConnector
 from tests.teams_http import (
     TeamsHttp,
     button,

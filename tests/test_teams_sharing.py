@@ -29,8 +29,8 @@ from storage.models import (
     Win,
     Workspace,
 )
-from tests.fakes.bot_connector import ConnectorCall, FakeBotConnector
-from tests.fakes.clock import FrozenClock
+from testing.fakes.bot_connector import ConnectorCall, FakeBotConnector
+from testing.fakes.clock import FrozenClock
 from tests.teams_http import (
     OTHER_TENANT,
     TENANT,

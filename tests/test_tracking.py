@@ -22,9 +22,10 @@ from handlers.core.context import Config, Scope
 from handlers.sharing import tracking
 from storage.db import create_engine, session_factory, transaction
 from storage.migrate import upgrade
-from storage.models import Click, ContentRequest, Draft, Member, Post, TrackedLink, Workspace
+from storage.models import Click, Member, Post, TrackedLink, Workspace
+from testing.builders import add_members, add_post, add_workspace
+from testing.fakes.clock import FrozenClock
 from tests.conftest import SECRET_KEY
-from tests.fakes.clock import FrozenClock
 from tests.processes import flywheel_run
 
 BASE = "https://go.acme.test"
@@ -73,54 +74,25 @@ async def seed(
 ) -> World:
     now = clock.now()
     async with transaction(app.sessions) as session:
-        workspace = Workspace(platform="slack", external_id=external_id, created_at=now)
-        session.add(workspace)
-        await session.flush()
-        assert workspace.id is not None
-        people = [
-            Member(workspace_id=workspace.id, user_id=u, created_at=now, updated_at=now)
-            for u in ("USHARER", "UOTHER", "UAUTHOR")
-        ]
-        session.add_all(people)
-        await session.flush()
-        sharer, other, author = people
+        workspace = await add_workspace(session, now, external_id=external_id)
+        sharer, other, author = await add_members(
+            session, workspace, ("USHARER", "UOTHER", "UAUTHOR"), now
+        )
         posts = []
         for n, (slug, url) in enumerate((("zdm", canonical), ("notes", None))):
-            request = ContentRequest(
-                workspace_id=workspace.id,
-                requester_id=author.id or 0,
+            post = await add_post(
+                session,
+                workspace,
+                author,
+                now,
                 topic=f"topic {n}",
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(request)
-            await session.flush()
-            draft = Draft(
-                workspace_id=workspace.id,
-                request_id=request.id or 0,
-                author_id=author.id or 0,
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(draft)
-            await session.flush()
-            post = Post(
-                workspace_id=workspace.id,
-                request_id=request.id,
-                draft_id=draft.id or 0,
-                version=1,
                 slug=slug,
                 title="Zero downtime" if url else "<script>alert('t')</script> & notes",
                 summary="How we moved without a minute of downtime.",
                 body="First paragraph.\n\nSecond <img src=x onerror=alert(1)> paragraph.",
                 canonical_url=url,
-                author_id=author.id or 0,
-                approved_by_id=author.id or 0,
-                published_at=now,
             )
-            session.add(post)
             posts.append(post)
-        await session.flush()
     return World(workspace, sharer, other, posts[0], posts[1])
 
 

@@ -7,7 +7,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.app import Flywheel, build
 from bot.settings import load_settings
 from storage.migrate import upgrade
-from tests.fakes.clock import FrozenClock
+from testing.fakes.clock import FrozenClock
 
 
 async def client_for(database_url: str) -> tuple[TestClient, Flywheel]:  # type: ignore[type-arg]

@@ -16,7 +16,7 @@ from handlers.sharing.find import PostIndex
 from handlers.sharing.wins import parse_value
 from storage.db import transaction
 from storage.models import OutboxMessage, Post, Win
-from tests.fakes.clock import FrozenClock
+from testing.fakes.clock import FrozenClock
 from tests.test_sharing import PUBLIC, TUESDAY_10_UTC, World, make_world, sweep
 
 GLOBEX = Origin(platform="console", workspace_id="globex")
