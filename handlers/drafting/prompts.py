@@ -15,6 +15,7 @@ import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,7 +23,8 @@ import jinja2
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
+# The files ship as package data of `prompts`, so an installed copy finds them as a checkout does.
+PROMPTS_DIR = Path(str(resources.files("prompts")))
 
 _NAME = re.compile(r"^[a-z0-9_]+$")
 # OpenAI's rule for response_format names.
