@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +12,7 @@ import structlog
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.cache import TTLCache
 from handlers.core.errors import DomainError
 from handlers.core.interactions import Actor
 
@@ -37,11 +37,8 @@ class Profiles:
         timeout: float = PROFILE_TIMEOUT,
         timer: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.ttl = ttl
-        self.size = size
         self.timeout = timeout
-        self._timer = timer
-        self._cache: OrderedDict[tuple[str, str], tuple[float, Actor]] = OrderedDict()
+        self._cache: TTLCache[tuple[str, str], Actor] = TTLCache(ttl=ttl, size=size, timer=timer)
 
     async def actor(
         self, client: AsyncWebClient, team_id: str, user_id: str, *, name: str = ""
@@ -68,20 +65,11 @@ class Profiles:
 
     def cached(self, team_id: str, user_id: str) -> Actor | None:
         """The profile of `user_id` if it was fetched within the TTL."""
-        key = (team_id, user_id)
-        found = self._cache.get(key)
-        if found is None or found[0] <= self._timer():
-            return None
-        self._cache.move_to_end(key)
-        return found[1]
+        return self._cache.get((team_id, user_id))
 
     def keep(self, team_id: str, actor: Actor) -> None:
         """Remember a profile fetched from Slack, dropping the least recently used."""
-        key = (team_id, actor.user_id)
-        self._cache[key] = (self._timer() + self.ttl, actor)
-        self._cache.move_to_end(key)
-        while len(self._cache) > self.size:
-            self._cache.popitem(last=False)
+        self._cache.put((team_id, actor.user_id), actor)
 
 
 def to_actor(user: dict[str, Any], *, user_id: str, fallback_name: str = "") -> Actor:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -18,6 +17,7 @@ from botbuilder.core.teams import TeamsInfo
 from botbuilder.schema.teams import TeamsChannelAccount
 from msrest.exceptions import ClientRequestError, HttpOperationError
 
+from adapters.cache import TTLCache
 from adapters.teams import translate
 from handlers.core.interactions import Actor
 
@@ -51,11 +51,8 @@ class Profiles:
         timeout: float = PROFILE_TIMEOUT,
         timer: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.ttl = ttl
-        self.size = size
         self.timeout = timeout
-        self._timer = timer
-        self._cache: OrderedDict[tuple[str, str], tuple[float, Actor]] = OrderedDict()
+        self._cache: TTLCache[tuple[str, str], Actor] = TTLCache(ttl=ttl, size=size, timer=timer)
 
     async def actor(self, turn_context: TurnContext) -> Actor:
         """The person behind this turn's activity, with the time zone their client reports."""
@@ -63,12 +60,9 @@ class Profiles:
         tenant, user_id = translate.tenant_id(activity), translate.user_id(activity)
         name = translate.user_name(activity)
         tz = activity.local_timezone or None
-        key = (tenant, user_id)
-        now = self._timer()
-        cached = self._cache.get(key)
-        if cached is not None and cached[0] > now:
-            self._cache.move_to_end(key)
-            return _with_tz(cached[1], tz)
+        cached = self._cache.get((tenant, user_id))
+        if cached is not None:
+            return _with_tz(cached, tz)
         try:
             async with asyncio.timeout(self.timeout):
                 member = await TeamsInfo.get_member(turn_context, user_id)
@@ -79,10 +73,7 @@ class Profiles:
             )
             return Actor(user_id=user_id, name=name, tz=tz, profile_known=False)
         actor = to_actor(member, user_id=user_id, fallback_name=name)
-        self._cache[key] = (now + self.ttl, actor)
-        self._cache.move_to_end(key)
-        while len(self._cache) > self.size:
-            self._cache.popitem(last=False)
+        self._cache.put((tenant, user_id), actor)
         return _with_tz(actor, tz)
 
 

@@ -16,7 +16,6 @@ import hashlib
 import html
 import ipaddress
 import secrets
-import time
 from collections import deque
 from collections.abc import Sequence
 
@@ -24,6 +23,7 @@ import structlog
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
+from adapters.cache import TTLCache
 from handlers.core.ports import Clock
 from handlers.sharing import share, tracking
 from storage.db import SessionFactory, transaction
@@ -155,7 +155,7 @@ class Links:
         )
         self._any_proxy = "*" in trusted_proxies
         self._proxies = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies if p != "*"]
-        self._targets: dict[str, tuple[float, tracking.Target]] = {}
+        self._targets: TTLCache[str, tracking.Target] = TTLCache(ttl=CACHE_SECONDS, size=CACHE_SIZE)
         self.clicks = ClickBuffer(sessions, interval=flush_interval, batch=batch)
 
     def routes(self) -> list[web.RouteDef]:
@@ -288,16 +288,13 @@ class Links:
         return any(ip in network for network in self._proxies)
 
     async def _target(self, code: str) -> tracking.Target | None:
-        now = time.monotonic()
         cached = self._targets.get(code)
-        if cached is not None and cached[0] > now:
-            return cached[1]
+        if cached is not None:
+            return cached
         async with self._sessions() as session:
             target = await tracking.resolve(session, code, self._base)
         if target is not None:
-            if len(self._targets) >= CACHE_SIZE:
-                del self._targets[next(iter(self._targets))]
-            self._targets[code] = (now + CACHE_SECONDS, target)
+            self._targets.put(code, target)
         return target
 
 
