@@ -19,10 +19,9 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlmodel import select
 
-from adapters.slack.adapter import APOLOGY
 from bot.app import Flywheel
 from handlers.core.controls import clean_text, cleaned
-from handlers.core.errors import NotFound
+from handlers.core.errors import APOLOGY, NotFound
 from handlers.core.ids import MAX_ID, maybe_id, parse_id
 from storage.models import ContentRequest, Member
 from testing.fakes.bot_connector import FakeBotConnector

@@ -17,8 +17,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func
 from sqlmodel import select
 
-from adapters.slack.adapter import APOLOGY
 from bot.app import Flywheel, build
+from handlers.core.errors import APOLOGY
 from storage.models import (
     ContentRequest,
     InboundEvent,

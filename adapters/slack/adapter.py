@@ -35,6 +35,7 @@ from adapters.slack.installations import InstallationAuthorize, Installations, S
 from adapters.slack.listeners import Listeners, register
 from adapters.slack.profiles import Profiles, SlackDirectory
 from adapters.slack.sender import SlackSender
+from handlers.core.errors import APOLOGY
 from handlers.core.ports import Clock
 from handlers.core.router import Router
 
@@ -44,7 +45,6 @@ EVENTS_PATH = "/slack/events"
 # Web API calls made while Slack waits for the acknowledgement (3 s) must be short.
 INBOUND_TIMEOUT = 3
 OUTBOUND_TIMEOUT = 10
-APOLOGY = "Sorry — something went wrong on my side. Please try again in a moment."
 NOT_INSTALLED = (
     "Flywheel isn't installed for your workspace, so it can't do anything here. "
     "Ask your Slack admin about adding it."

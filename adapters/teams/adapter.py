@@ -38,6 +38,7 @@ from adapters.teams.limits import TeamsLimiter
 from adapters.teams.profiles import Profiles
 from adapters.teams.sender import TeamsSender
 from handlers.core.controls import cleaned
+from handlers.core.errors import APOLOGY
 from handlers.core.router import Router
 
 log = structlog.get_logger(__name__)
@@ -46,7 +47,6 @@ MESSAGES_PATH = "/api/messages"
 # Teams gives up on an invoke after 5 s and on any other turn after 15 s: answer in time.
 INVOKE_DEADLINE = 4.5
 TURN_DEADLINE = 8.0
-APOLOGY = "Sorry — something went wrong on my side. Please try again in a moment."
 DEFAULT_ISSUER = AuthenticationConstants.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER
 DEFAULT_METADATA = AuthenticationConstants.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL
 

@@ -32,7 +32,7 @@ from adapters.teams.references import PERSONAL
 from adapters.teams.sender import CARD, TeamsSender
 from handlers.core.interactions import Actor, Origin, Reply
 from handlers.core.members import ensure_workspace
-from handlers.core.messages import Form, FormValue, Message
+from handlers.core.messages import Form, FormValue, notice
 from handlers.core.ports import DeliveryError, PermanentError, RateLimited, TransientError
 from handlers.core.router import Router
 from storage import outbox
@@ -248,7 +248,7 @@ class FlywheelTeamsBot(TeamsActivityHandler):  # type: ignore[misc]
             await self._show_form(turn_context, actor, reply.form, replace=card_id)
         elif card_id:
             # The form is done: it turns into a note, so it cannot be sent twice.
-            done = Message(text=f"✓ {form.title} — sent.")
+            done = notice(f"✓ {form.title} — sent.")
             await self._reply(
                 turn_context, cards.message_card(done), markdown.summary(done), replace=card_id
             )
@@ -385,7 +385,7 @@ class FlywheelTeamsBot(TeamsActivityHandler):  # type: ignore[misc]
         log.warning("teams.reply_queued", **described)
 
     async def _say(self, turn_context: TurnContext, text: str) -> None:
-        message = Message(text=text)
+        message = notice(text)
         await self._reply(turn_context, cards.message_card(message), markdown.summary(message))
 
     # -- invokes: the message extension's dialog, and an answer for every other one ----------

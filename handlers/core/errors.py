@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# What a person is told when something unexpected failed, by every adapter alike: the
+# cause goes to the log, never to the chat.
+APOLOGY = "Sorry — something went wrong on my side. Please try again in a moment."
+
 
 class DomainError(Exception):
     """Something the user asked for cannot happen; the message says why, kindly."""

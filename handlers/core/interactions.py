@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from handlers.core.messages import Form, FormValue, Message
+from handlers.core.messages import Form, FormValue, Message, notice
 
 Platform = Literal["slack", "teams", "console"]
 
@@ -115,7 +115,7 @@ class Reply:
 
     @classmethod
     def say(cls, text: str) -> Reply:
-        return cls(message=Message(text=text))
+        return cls(message=notice(text))
 
     @classmethod
     def invalid(cls, errors: dict[str, str]) -> Reply:

@@ -114,6 +114,13 @@ class Message(_Frozen):
     blocks: tuple[Block, ...] = ()
 
 
+def notice(text: str, detail: str | None = None) -> Message:
+    """A short notice (a refusal, an apology, a confirmation), with a muted `detail` line."""
+    if detail is None:
+        return Message(text=text)
+    return Message(text=text, blocks=(Section(text=text), ContextLine(text=detail)))
+
+
 class Option(_Frozen):
     value: str
     label: PlainText

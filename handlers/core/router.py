@@ -32,7 +32,7 @@ from handlers.core.interactions import (
     Submission,
 )
 from handlers.core.members import resolve
-from handlers.core.messages import Message
+from handlers.core.messages import Message, notice
 from handlers.core.ports import AI, Clock, Directory
 from storage import events, outbox
 from storage.db import SessionFactory, transaction
@@ -234,7 +234,7 @@ class Router:
             return
         if reply.private and "channel" in target:
             # Everyone in the channel would see it: say so there, and answer in a DM.
-            await self._enqueue(ctx, target, Message(text=PRIVATELY))
+            await self._enqueue(ctx, target, notice(PRIVATELY))
             target = dm(interaction.actor.user_id)
         await self._enqueue(ctx, target, reply.message)
 
@@ -280,7 +280,7 @@ def _name(interaction: Interaction) -> str:
 
 def _unknown(what: str) -> Handler:
     async def refuse(ctx: Context, interaction: Any) -> Reply:
-        return Reply(message=Message(text=f"{what} isn't something I know any more. Try `help`."))
+        return Reply.say(f"{what} isn't something I know any more. Try `help`.")
 
     return refuse
 
