@@ -568,33 +568,3 @@ class DailyClicks(SQLModel, table=True):
     workspace_id: int = Field(foreign_key="workspace.id", primary_key=True)
     day: date = Field(primary_key=True)
     clicks: int = 0
-
-
-ALL_TABLES = (
-    Workspace,
-    Member,
-    ExpertProfile,
-    ContentRequest,
-    Ping,
-    Vote,
-    Draft,
-    DraftVersion,
-    AuditEvent,
-    AiTask,
-    Post,
-    TrackedLink,
-    Click,
-    Distribution,
-    ShareSuggestion,
-    Share,
-    Win,
-    Digest,
-    InboundEvent,
-    OutboxMessage,
-    MessageRef,
-    Embedding,
-    ConversationReference,
-    TeamsFormCard,
-    ClickTally,
-    DailyClicks,
-)

@@ -138,13 +138,6 @@ def _follow_profile(session: AsyncSession, member: Member, actor: Actor, now: da
         session.add(member)
 
 
-async def member_by_user_id(
-    session: AsyncSession, workspace_id: int, user_id: str
-) -> Member | None:
-    query = select(Member).where(Member.workspace_id == workspace_id, Member.user_id == user_id)
-    return (await session.exec(query)).first()
-
-
 def is_admin(member: Member, config: Config, workspace: Workspace) -> bool:
     """Platform admins and owners, plus the ids and emails in FLYWHEEL_ADMINS where those
     apply (`Config.admins_in`): `member` belongs to `workspace`."""
