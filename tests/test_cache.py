@@ -8,18 +8,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.cache import TTLCache
 from adapters.slack.profiles import Profiles
+from testing.fakes.clock import Timer
 from testing.fakes.slack_api import FakeSlack
 from tests.conftest import BOT_TOKEN
-
-
-class Timer:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_a_value_is_kept_until_its_time_is_up() -> None:

@@ -6,14 +6,7 @@ import pytest
 
 from adapters.teams.limits import ConversationBusy, SlidingWindows, TeamsLimiter, Window
 from handlers.core.ports import RateLimited
-
-
-class Timer:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from testing.fakes.clock import Timer
 
 
 def test_each_conversation_window_holds() -> None:

@@ -18,3 +18,13 @@ class FrozenClock:
 
     def set(self, when: datetime) -> None:
         self._now = when
+
+
+class Timer:
+    """A monotonic timer (seconds) moved by hand, for caches and rate limits."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
