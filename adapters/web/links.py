@@ -71,11 +71,13 @@ class ClickBuffer:
         self._stop = asyncio.Event()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._writing = 0
         self.dropped = 0
 
     @property
     def pending(self) -> int:
-        return len(self._pending)
+        """Visits not yet committed: queued, or in the batch being written."""
+        return len(self._pending) + self._writing
 
     def add(self, visit: tracking.Visit) -> None:
         """Queue a visit; the writer task starts with the first one."""
@@ -95,6 +97,7 @@ class ClickBuffer:
             while self._pending:
                 size = min(self._batch, len(self._pending))
                 batch = [self._pending.popleft() for _ in range(size)]
+                self._writing = size
                 try:
                     async with transaction(self._sessions) as session:
                         await tracking.record(session, batch)
@@ -105,6 +108,8 @@ class ClickBuffer:
                         "clicks.write_failed", pending=len(self._pending), error=repr(error)[:300]
                     )
                     break
+                finally:
+                    self._writing = 0
                 written += size
         if self.dropped:
             log.error("clicks.dropped", count=self.dropped, note="the database was unreachable")
