@@ -278,7 +278,7 @@ async def test_without_openai_the_ai_button_gives_a_labelled_template(app: Flywh
 
 
 async def test_a_published_post_is_what_its_author_is_known_for(app: Flywheel) -> None:
-    from handlers.routing.matching import load_docs
+    from handlers.routing.ranking import load_docs
 
     await app.router.dispatch(Action(ACME, PIA, "draft_open", "1"))
     await save(app)

@@ -14,7 +14,8 @@ from adapters.openai import OpenAIEmbedder
 from bot.settings import load_settings
 from handlers.core.ports import EmbeddingError
 from handlers.routing.embeddings import text_hash
-from handlers.routing.matching import SEMANTIC_REASON, IndexCache, load_docs, profile_text
+from handlers.routing.matching import SEMANTIC_REASON, profile_text
+from handlers.routing.ranking import IndexCache, load_docs
 from storage.db import SessionFactory, create_engine, session_factory
 from storage.models import Embedding
 from testing.fakes.clock import FrozenClock

@@ -17,11 +17,9 @@ from handlers.routing.matching import (
     ExpertDoc,
     ExpertIndex,
     ExpertLoad,
-    IndexCache,
-    load_docs,
-    rank_experts,
-    terms,
 )
+from handlers.routing.ranking import IndexCache, load_docs, rank_experts
+from handlers.routing.words import terms
 from storage.db import SessionFactory, create_engine, session_factory, transaction
 from storage.models import ExpertProfile, Member, Workspace
 from testing.fakes.clock import FrozenClock

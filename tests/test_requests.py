@@ -12,7 +12,9 @@ from bot.settings import load_settings
 from handlers.core.errors import InvalidTransition
 from handlers.core.interactions import Action, Actor, Command, Origin, Submission
 from handlers.core.lifecycle import Status, transition
+from handlers.core.messages import SelectField
 from handlers.routing.similarity import most_similar
+from handlers.routing.words import ALIASES
 from storage.models import ContentRequest, OutboxMessage, Vote
 from testing.fakes.clock import FrozenClock
 
@@ -91,6 +93,34 @@ async def test_a_similar_request_offers_a_plus_one_instead(app: Flywheel) -> Non
     )
     assert len(await rows(app, ContentRequest)) == 1
     assert len(await rows(app, Vote)) == 1
+
+
+async def offered(app: Flywheel, topic: str) -> list[str]:
+    """The open requests `request <topic>` offers to +1 instead, by topic."""
+    reply = await app.router.dispatch(Command(ACME, BOB, "request", topic))
+    assert reply.form is not None
+    choice = next((f for f in reply.form.fields if f.name == "similar"), None)
+    if choice is None:
+        return []
+    assert isinstance(choice, SelectField)
+    by_id = {str(r.id): r.topic for r in await rows(app, ContentRequest)}
+    return [by_id[o.value] for o in choice.options if o.value in by_id]
+
+
+async def test_postgres_on_k8s_is_the_open_question_about_postgresql_on_kubernetes(
+    app: Flywheel,
+) -> None:
+    await capture(app, topic="Running PostgreSQL on Kubernetes")
+    await capture(app, topic="SOC 2 evidence automation")
+    assert await offered(app, "Postgres on k8s") == ["Running PostgreSQL on Kubernetes"]
+
+
+@pytest.mark.parametrize(("alias", "name"), sorted(ALIASES.items()))
+async def test_every_alias_matching_knows_finds_the_open_request_by_its_full_name(
+    app: Flywheel, alias: str, name: str
+) -> None:
+    await capture(app, topic=f"{name.capitalize()} in production")
+    assert await offered(app, alias) == [f"{name.capitalize()} in production"]
 
 
 async def test_submitting_a_duplicate_without_seeing_the_choice_shows_it(app: Flywheel) -> None:

@@ -7,37 +7,23 @@ cosine similarity of embeddings when an embedder is configured. Availability rul
 Among the rest, past responsiveness and spare capacity nudge the order moderately, so a
 better match is not overtaken by a merely idle colleague. The explanation shown to the
 expert ("you listed kubernetes") is read off the same token matches that scored them.
+Words come from `routing.words`; the cached index of a workspace is in `routing.ranking`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import heapq
-import re
-import threading
-from collections import OrderedDict
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from functools import lru_cache
+from dataclasses import dataclass
+from datetime import date
 from itertools import pairwise
 from typing import Any
 
 import bm25s
 import numpy as np
-import Stemmer
-import structlog
 from numpy.typing import NDArray
-from sqlalchemy import String, Table, cast, func
-from sqlalchemy import select as sa_select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers.core.ports import Embedder, EmbeddingError
-from handlers.routing.embeddings import Vector, cosine, embed_texts
-from handlers.routing.similarity import STOPWORDS as QUESTION_STOPWORDS
-from storage.models import ExpertProfile, Member, Post
-
-log = structlog.get_logger(__name__)
+from handlers.routing.words import WORD, terms, terms_in_place
 
 # Field weights: what someone says they know counts most, then what they showed by
 # publishing, then what their bio happens to mention.
@@ -64,30 +50,7 @@ TITLE_MAX = 80
 
 SEMANTIC_REASON = "your profile is close in meaning to the question"
 
-# Words that say what kind of content is wanted, or who wants it, rather than what it is
-# about ("lessons learned from our team's ..."): matching on them pings the wrong people.
-STOPWORDS = QUESTION_STOPWORDS | frozenset(
-    """also am anyone article articles been being blog blogs both company could content did
-    doing during e.g each etc explain explainer few folks further had he her here hers him his
-    i.e if just learned lesson lessons lets like may me might mine more most much must my no
-    not nor off once one only other ours out over own people piece please post posts question
-    questions same she shall should someone something such team teams than too topic two up
-    very vs via were while write writing writeup yours""".split()
-)
-# Spellings people use for the same technology.
-ALIASES = {"k8s": "kubernetes", "postgres": "postgresql", "golang": "go", "js": "javascript"}
-
-# Words keep inner dots and trailing plus or hash (node.js, c++, c#); hyphens and slashes
-# split them, so "zero-downtime" and "zero downtime" read the same.
-_WORD = re.compile(r"[a-z0-9][a-z0-9+#.]*[a-z0-9+#]|[a-z0-9]", re.IGNORECASE)
 _PUNCTUATION = ".,;:!?()[]{}<>\"'“”‘’"
-_profile: Table = ExpertProfile.__table__  # type: ignore[attr-defined]
-_member: Table = Member.__table__  # type: ignore[attr-defined]
-_post: Table = Post.__table__  # type: ignore[attr-defined]
-# The newest posts say most about what an expert knows now.
-PUBLISHED_PER_EXPERT = 20
-# PyStemmer objects are not thread-safe, and indexes are built off the event loop.
-_local = threading.local()
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,34 +91,6 @@ class Candidate:
 
 
 # -- words ------------------------------------------------------------------------------
-
-
-def _stemmer() -> Any:
-    stemmer = getattr(_local, "stemmer", None)
-    if stemmer is None:
-        stemmer = _local.stemmer = Stemmer.Stemmer("english")
-    return stemmer
-
-
-@lru_cache(maxsize=200_000)
-def _term(word: str) -> str:
-    """The stem a word counts as, or "" for a word that says nothing about the subject."""
-    word = ALIASES.get(word.lower(), word.lower())
-    if len(word) < 2 or word in STOPWORDS:
-        return ""
-    # Names with digits or symbols (node.js, c++, ec2) are identifiers, not English.
-    return str(_stemmer().stemWord(word)) if word.isalpha() else word
-
-
-def _terms_in_place(text: str) -> tuple[str, ...]:
-    # One entry per word of `text`, "" where the word is dropped, so that the n-th entry
-    # is the n-th `_WORD` match and a matched stem can be shown as the author wrote it.
-    return tuple(map(_term, _WORD.findall(text)))
-
-
-def terms(text: str) -> list[str]:
-    """The meaningful words of `text`, lower-cased and stemmed, in order, repeats kept."""
-    return [term for term in map(_term, _WORD.findall(text)) if term]
 
 
 def _bigrams(words: Sequence[str]) -> list[str]:
@@ -264,7 +199,7 @@ class ExpertIndex:
                 doc_items.append((_title(item), frozenset(words)))
             topic_corpus.append(doc_topic_words)
             published_corpus.append(doc_item_words)
-            bio = _terms_in_place(doc.bio)
+            bio = terms_in_place(doc.bio)
             bios.append(bio)
             bio_corpus.append([term for term in bio if term])
             topics.append(tuple(doc_topics))
@@ -414,7 +349,7 @@ def _bio_phrases(bio: str, stems: tuple[str, ...], wanted: frozenset[str]) -> li
         return phrases
     seen: set[str] = set()
     wanted_positions = set(hits)
-    for i, match in enumerate(_WORD.finditer(bio)):
+    for i, match in enumerate(WORD.finditer(bio)):
         if i in wanted_positions:
             start, end = match.span()
             while start > 0 and not bio[start - 1].isspace():
@@ -438,211 +373,3 @@ def _adjustment(doc: ExpertDoc, load: ExpertLoad) -> float:
     responsiveness = 1.0 + RESPONSIVENESS_SPAN * (2.0 * rate - 1.0)
     busy = min(max(load.open_assignments, 0) / doc.capacity, 1.0)
     return responsiveness * (1.0 - CAPACITY_SPAN * busy)
-
-
-# -- the workspace's index, cached --------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ProfileVectors:
-    """Embeddings of the profiles of one index, for one model."""
-
-    member_ids: tuple[int, ...]
-    matrix: Vector
-
-
-@dataclass(slots=True)
-class _Entry:
-    fingerprint: tuple[Any, ...]
-    index: ExpertIndex
-    vectors: dict[str, ProfileVectors] = field(default_factory=dict)
-
-
-class IndexCache:
-    """Expert indexes per database and workspace, rebuilt only after a profile changed."""
-
-    def __init__(self, max_workspaces: int = 256) -> None:
-        self._entries: OrderedDict[tuple[str, int], _Entry] = OrderedDict()
-        self._max = max_workspaces
-        self.builds = 0
-
-    async def entry(self, session: AsyncSession, workspace_id: int) -> _Entry:
-        """The current index of a workspace: the cached one unless its profiles changed."""
-        key = (_database(session), workspace_id)
-        # The queries below go through the connection, which does not autoflush: a profile
-        # edited earlier in this unit of work must be visible to them.
-        await session.flush()
-        fingerprint = await _fingerprint(session, workspace_id)
-        entry = self._entries.get(key)
-        if entry is None or entry.fingerprint != fingerprint:
-            docs = await load_docs(session, workspace_id)
-            # Tokenizing thousands of profiles takes a while: keep the event loop free.
-            index = await asyncio.to_thread(ExpertIndex.build, docs)
-            entry = _Entry(fingerprint, index)
-            self._entries[key] = entry
-            self.builds += 1
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._max:
-            self._entries.popitem(last=False)
-        return entry
-
-
-# The process's cache; the database URL in its key keeps databases apart.
-SHARED_CACHE = IndexCache()
-
-
-def _database(session: AsyncSession) -> str:
-    url = getattr(session.bind, "url", None)
-    return url.render_as_string(hide_password=True) if url is not None else ""
-
-
-async def _fingerprint(session: AsyncSession, workspace_id: int) -> tuple[Any, ...]:
-    # updated_at alone misses two edits within one clock tick (and tests freeze the
-    # clock), so cheap aggregates of the indexed columns are part of the key too.
-    query = (
-        sa_select(
-            func.count(_profile.c.id),
-            func.max(_profile.c.id),
-            func.max(_profile.c.updated_at),
-            func.max(_member.c.updated_at),
-            func.sum(_profile.c.capacity),
-            func.sum(func.length(_profile.c.bio)),
-            func.sum(func.length(cast(_profile.c.topics, String))),
-            func.count(_profile.c.snoozed_until),
-            func.max(_profile.c.snoozed_until),
-        )
-        .join_from(_profile, _member, _member.c.id == _profile.c.member_id)
-        .where(_profile.c.workspace_id == workspace_id)
-    )
-    # Publishing a post changes what its author is known for.
-    posts = sa_select(func.count(_post.c.id), func.max(_post.c.id)).where(
-        _post.c.workspace_id == workspace_id
-    )
-    # Core selects go through the session's connection (and its transaction): SQLModel's
-    # exec() types only ORM selects of up to four columns.
-    connection = await session.connection()
-    return (*(await connection.execute(query)).one(), *(await connection.execute(posts)).one())
-
-
-async def load_docs(session: AsyncSession, workspace_id: int) -> list[ExpertDoc]:
-    """Every expert profile of the workspace with its member, in one query."""
-    query = (
-        sa_select(
-            _member.c.id,
-            _member.c.user_id,
-            _member.c.name,
-            _profile.c.topics,
-            _profile.c.bio,
-            _profile.c.capacity,
-            _profile.c.snoozed_until,
-        )
-        .join_from(_profile, _member, _member.c.id == _profile.c.member_id)
-        .where(
-            _profile.c.workspace_id == workspace_id,
-            _member.c.workspace_id == workspace_id,
-            _member.c.is_bot.is_(False),
-        )
-        .order_by(_member.c.id)
-    )
-    connection = await session.connection()
-    rows = (await connection.execute(query)).all()
-    posts = (
-        sa_select(_post.c.author_id, _post.c.title, _post.c.body)
-        .where(_post.c.workspace_id == workspace_id)
-        .order_by(_post.c.id.desc())
-    )
-    published: dict[int, list[str]] = {}
-    for author_id, title, body in (await connection.execute(posts)).all():
-        items = published.setdefault(author_id, [])
-        if len(items) < PUBLISHED_PER_EXPERT:
-            items.append(f"{title}\n{body}")
-    return [
-        ExpertDoc(
-            member_id=member_id,
-            user_id=user_id,
-            name=name,
-            topics=tuple(topics or ()),
-            bio=bio or "",
-            published=tuple(published.get(member_id, ())),
-            capacity=capacity,
-            snoozed_until=snoozed_until,
-        )
-        for member_id, user_id, name, topics, bio, capacity, snoozed_until in rows
-    ]
-
-
-async def rank_experts(
-    session: AsyncSession,
-    workspace_id: int,
-    query: str,
-    *,
-    loads: Mapping[int, ExpertLoad],
-    today: date,
-    weekly_cap: int,
-    exclude: Collection[int] = (),
-    embedder: Embedder | None = None,
-    limit: int = 10,
-    cache: IndexCache | None = None,
-    now: datetime | None = None,
-) -> list[Candidate]:
-    """The workspace's best experts for `query`, semantic when an embedder is configured.
-
-    Embedding failures are logged and the ranking falls back to words alone: a request
-    must still reach someone when the embeddings service is down.
-    """
-    entry = await (cache or SHARED_CACHE).entry(session, workspace_id)
-    semantic = None
-    if embedder is not None and len(entry.index) and query.strip():
-        try:
-            semantic = await _semantic(
-                session, workspace_id, query, entry, embedder, now or datetime.now(UTC)
-            )
-        except EmbeddingError as error:
-            log.warning(
-                "matching.embeddings_unavailable",
-                workspace_id=workspace_id,
-                model=embedder.model,
-                error=str(error),
-            )
-    return entry.index.rank(
-        query,
-        loads=loads,
-        today=today,
-        weekly_cap=weekly_cap,
-        exclude=exclude,
-        semantic=semantic,
-        limit=limit,
-    )
-
-
-async def _semantic(
-    session: AsyncSession,
-    workspace_id: int,
-    query: str,
-    entry: _Entry,
-    embedder: Embedder,
-    now: datetime,
-) -> dict[int, float]:
-    vectors = entry.vectors.get(embedder.model)
-    texts = [query]
-    profiles: list[tuple[int, str]] = []
-    if vectors is None:
-        profiles = [(doc.member_id, profile_text(doc)) for doc in entry.index.docs]
-        profiles = [(member_id, text) for member_id, text in profiles if text]
-        texts += [text for _, text in profiles]
-    embedded = await embed_texts(session, workspace_id, embedder, texts, now=now)
-    question = embedded[0]
-    if vectors is None:
-        matrix = (
-            np.vstack(embedded[1:])
-            if profiles
-            else np.zeros((0, question.shape[0]), dtype=np.float32)
-        )
-        vectors = ProfileVectors(tuple(member_id for member_id, _ in profiles), matrix)
-        entry.vectors[embedder.model] = vectors
-    if vectors.matrix.shape[1] != question.shape[0]:
-        raise EmbeddingError(
-            f"query has {question.shape[0]} dimensions, profiles {vectors.matrix.shape[1]}"
-        )
-    similarities = cosine(question, vectors.matrix)
-    return dict(zip(vectors.member_ids, similarities.tolist(), strict=True))

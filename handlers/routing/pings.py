@@ -39,7 +39,8 @@ from handlers.core.ports import AI, NO_AI, Embedder
 from handlers.core.quiet_hours import add_working_time, next_allowed, zone
 from handlers.core.wording import clip
 from handlers.requests import demand
-from handlers.routing.matching import Candidate, ExpertLoad, rank_experts
+from handlers.routing.matching import Candidate, ExpertLoad
+from handlers.routing.ranking import rank_experts
 from storage.models import ContentRequest, Member, Ping
 from storage.upsert import insert_ignore, on_postgres
 

@@ -22,7 +22,8 @@ from handlers.core.context import Context
 from handlers.core.interactions import Command, Reply
 from handlers.core.markup import md
 from handlers.core.messages import Block, Button, Buttons, ContextLine, Divider, Message, Section
-from handlers.routing.matching import WeightedField, terms
+from handlers.routing.matching import WeightedField
+from handlers.routing.words import terms
 from handlers.sharing import share, tracking
 from storage.models import Post
 
