@@ -16,9 +16,11 @@ from sqlmodel import col, select
 
 from bot.app import Flywheel, build
 from bot.settings import load_settings
+from handlers.core.errors import InvalidTransition
 from handlers.core.interactions import Action, Actor, Command, Origin, Submission
 from handlers.core.ports import Delivered, Delivery
 from handlers.core.workspace_settings import WorkspaceSettings
+from handlers.routing.ping_status import PingStatus, move_ping, sources
 from storage.db import transaction
 from storage.models import ContentRequest, OutboxMessage, Ping, Workspace
 from testing.fakes.clock import FrozenClock
@@ -322,3 +324,14 @@ async def test_claims_race_and_exactly_one_wins(app: Flywheel) -> None:
     assert sum("It's yours" in m for m in messages) == 1
     assert sum("already claimed by" in m for m in messages) == 1
     assert sorted((await pings(app)).values()) == ["claimed", "withdrawn"]
+
+
+def test_a_ping_moves_only_as_its_table_allows() -> None:
+    assert sources(PingStatus.EXPIRED) == [PingStatus.PENDING]
+    assert sources(PingStatus.WITHDRAWN) == [PingStatus.PENDING]
+    late = Ping(workspace_id=1, request_id=1, member_id=1, round=1, status="expired")
+    move_ping(late, PingStatus.CLAIMED)  # a late answer still counts while the request is open
+    assert late.status == PingStatus.CLAIMED
+    with pytest.raises(InvalidTransition, match="already answered"):
+        move_ping(late, PingStatus.DECLINED)
+    assert late.status == PingStatus.CLAIMED

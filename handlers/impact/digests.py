@@ -54,6 +54,7 @@ from handlers.impact.digest_settings import DAYS
 from handlers.impact.figures import LoggedWin, OpenRequest, Period, Ranked, Totals
 from handlers.requests import demand
 from handlers.routing import pings
+from handlers.routing.ping_status import PingStatus
 from storage import outbox
 from storage.models import (
     ContentRequest,
@@ -728,7 +729,7 @@ async def claim(ctx: Context, action: Action) -> Reply:
             "request_id": request.id,
             "member_id": ctx.member_id,
             "round": int(rounds) + 1,
-            "status": pings.PENDING,
+            "status": PingStatus.PENDING,
             "reasons": ["you took it from the weekly digest"],
             "deliver_at": ctx.now,
             "expires_at": ctx.now + timedelta(hours=settings.ping_timeout_hours),

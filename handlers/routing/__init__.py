@@ -11,8 +11,8 @@ if TYPE_CHECKING:
 def register(router: Router) -> None:
     """Everything this flow answers and schedules."""
     # Imported here so that importing one module of the package loads only what it needs.
-    from handlers.routing import experts, pings
+    from handlers.routing import experts, pings, sweeps
 
     experts.register(router)
     pings.register(router)
-    router.sweep(pings.sweep)
+    router.sweep(sweeps.sweep)
