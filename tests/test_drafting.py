@@ -11,10 +11,14 @@ from sqlmodel import col, select
 
 from bot.app import Flywheel, build
 from bot.settings import load_settings
+from handlers.core.errors import InvalidTransition
 from handlers.core.interactions import Action, Actor, Origin, Reply, Submission
 from handlers.core.workspace_settings import WorkspaceSettings
+from handlers.drafting.ai_tasks import AiTaskStatus, move_task
+from handlers.drafting.draft_status import DraftStatus, move_draft, require_editable
 from storage.db import transaction
 from storage.models import (
+    AiTask,
     AuditEvent,
     ContentRequest,
     Draft,
@@ -290,3 +294,25 @@ async def test_a_published_post_is_what_its_author_is_known_for(app: Flywheel) -
         docs = await load_docs(session, workspace.id or 0)
     [pia] = [doc for doc in docs if doc.user_id == "pia"]
     assert pia.published == (f"{GOOD['title']}\n{GOOD['body']}",)
+
+
+def test_a_draft_and_an_ai_task_move_only_as_their_tables_allow() -> None:
+    now = datetime(2026, 11, 24, 10, tzinfo=UTC)
+    draft = Draft(workspace_id=1, request_id=1, author_id=1, status="approved")
+    with pytest.raises(InvalidTransition, match="This draft is approved, so it can't be edited"):
+        require_editable(draft)
+    with pytest.raises(InvalidTransition, match="can't be sent back for changes"):
+        move_draft(draft, DraftStatus.CHANGES_REQUESTED, now)
+    assert draft.status == DraftStatus.APPROVED
+    draft.status = DraftStatus.CHANGES_REQUESTED
+    require_editable(draft)
+    move_draft(draft, DraftStatus.IN_REVIEW, now)
+    assert (draft.status, draft.updated_at) == (DraftStatus.IN_REVIEW, now)
+
+    task = AiTask(workspace_id=1, draft_id=1, requested_by_id=1, status="done")
+    with pytest.raises(InvalidTransition, match="already done"):
+        move_task(task, AiTaskStatus.RUNNING)
+    task.status = AiTaskStatus.RUNNING
+    move_task(task, AiTaskStatus.RUNNING)  # a crashed worker's task is claimed again
+    move_task(task, AiTaskStatus.FAILED)
+    assert task.status == AiTaskStatus.FAILED

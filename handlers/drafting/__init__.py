@@ -11,7 +11,8 @@ if TYPE_CHECKING:
 def register(router: Router) -> None:
     """Everything this flow answers and schedules."""
     # Imported here so that importing one module of the package loads only what it needs.
-    from handlers.drafting import form
+    from handlers.drafting import ai_tasks, form
 
     form.register(router)
-    router.job(form.run_ai_tasks)
+    ai_tasks.register(router)
+    router.job(ai_tasks.run_ai_tasks)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import difflib
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlmodel import col, select
 
 from handlers.core import actions, lookup, workspace_settings
-from handlers.core.context import Config, Context, Scope, channel, dm
+from handlers.core.context import Context, Scope, channel, dm
 from handlers.core.errors import FormInvalid, InvalidTransition, NotAllowed
 from handlers.core.ids import parse_id
 from handlers.core.interactions import NO_REPLY, Action, Reply, Submission
@@ -29,30 +28,20 @@ from handlers.core.messages import (
     Section,
     TextField,
 )
-from handlers.core.ports import AI, Clock
 from handlers.core.wording import clip, joined
 from handlers.drafting.ai import (
     BODY_MAX,
     TITLE_MAX,
-    AiUnavailable,
-    DraftInput,
-    DraftSuggestion,
-    suggest_draft,
-    template_draft,
 )
 from handlers.drafting.compliance import Content, check
-from storage.db import SessionFactory, transaction
+from handlers.drafting.draft_status import DraftStatus, move_draft, require_editable
 from storage.models import (
-    AiTask,
     AuditEvent,
     ContentRequest,
     Draft,
     DraftVersion,
-    ExpertProfile,
     Member,
-    Workspace,
 )
-from storage.upsert import on_postgres
 
 if TYPE_CHECKING:
     from handlers.core.router import Router
@@ -65,17 +54,14 @@ URL_MAX = 2000
 CAPTION_MAX = 3000
 CAPTIONS = 3
 TAGS_MAX = 10
-NOTES_MAX = 2000
 DIFF_MAX = 2500
-# An AI task still "running" after this long was abandoned by a crashed worker.
-AI_LEASE = timedelta(minutes=10)
-AI_ATTEMPTS = 2
 
 
 # -- finding things ---------------------------------------------------------------------
 
 
-async def _request(ctx: Scope, request_id: int) -> ContentRequest:
+async def request_of(ctx: Scope, request_id: int) -> ContentRequest:
+    """The request `request_id` of this workspace, or a polite not-found."""
     return await lookup.get(ctx, ContentRequest, request_id, REQUEST_GONE)
 
 
@@ -83,7 +69,8 @@ async def _draft(ctx: Scope, draft_id: int) -> Draft:
     return await lookup.get(ctx, Draft, draft_id, DRAFT_GONE)
 
 
-def _int(raw: str, what: str) -> int:
+def id_from(raw: str, what: str) -> int:
+    """The id a button or form carries, or a polite not-found naming `what`."""
     return parse_id(raw, f"I can't find that {what}.")
 
 
@@ -107,14 +94,6 @@ async def working_draft(ctx: Context, request: ContentRequest) -> Draft:
     return draft
 
 
-def _editable(draft: Draft) -> None:
-    if draft.status not in ("editing", "changes_requested"):
-        label = {"in_review": "in review", "approved": "approved", "rejected": "rejected"}[
-            draft.status
-        ]
-        raise InvalidTransition(f"This draft is {label}, so it can't be edited now.")
-
-
 # -- the form -----------------------------------------------------------------------------
 
 
@@ -134,7 +113,7 @@ async def draft_form(ctx: Scope, draft: Draft, request: ContentRequest) -> Form:
         intro.append(ContextLine(text=clip(request.context, 500)))
     if draft.ai_label:
         intro.append(ContextLine(text=f"✨ {draft.ai_label}"))
-    if draft.status == "changes_requested":
+    if draft.status == DraftStatus.CHANGES_REQUESTED:
         comment = await last_comment(ctx, draft)
         if comment and comment.comment:
             intro.append(Section(text=md("*Changes requested:* {}", comment.comment)))
@@ -202,19 +181,19 @@ def _saved_message(draft: Draft, request: ContentRequest, ai_enabled: bool) -> M
 
 async def open_draft(ctx: Context, action: Action) -> Reply:
     """`draft_open`: the draft form for a request I claimed."""
-    request = await _request(ctx, _int(action.value, "request"))
+    request = await request_of(ctx, id_from(action.value, "request"))
     draft = await working_draft(ctx, request)
-    _editable(draft)
+    require_editable(draft)
     return Reply(form=await draft_form(ctx, draft, request))
 
 
 async def save(ctx: Context, submission: Submission) -> Reply:
     """The draft form was submitted: validate and save the working copy."""
-    draft = await _draft(ctx, _int(submission.state, "draft"))
-    request = await _request(ctx, draft.request_id)
+    draft = await _draft(ctx, id_from(submission.state, "draft"))
+    request = await request_of(ctx, draft.request_id)
     if request.assignee_id != ctx.member_id:
         raise NotAllowed("Only the expert who claimed this request can draft it.")
-    _editable(draft)
+    require_editable(draft)
     fields = validate(submission.values)
     changed = (draft.title, draft.body) != (fields["title"], fields["body"])
     draft.title, draft.body = fields["title"], fields["body"]
@@ -338,11 +317,11 @@ def review_message(
 
 async def submit(ctx: Context, action: Action) -> Reply:
     """`draft_submit`: compliance first, then a new version goes to the reviewers."""
-    draft = await _draft(ctx, _int(action.value, "draft"))
-    request = await _request(ctx, draft.request_id)
+    draft = await _draft(ctx, id_from(action.value, "draft"))
+    request = await request_of(ctx, draft.request_id)
     if request.assignee_id != ctx.member_id:
         raise NotAllowed("Only the expert who claimed this request can submit its draft.")
-    _editable(draft)
+    require_editable(draft)
     if not draft.title.strip() or not draft.body.strip() or not draft.captions:
         raise InvalidTransition(
             "The draft needs a title, a body and a caption before review — open it with Edit."
@@ -373,8 +352,7 @@ async def submit(ctx: Context, action: Action) -> Reply:
         )
     ).first()
     draft.version += 1
-    draft.status = "in_review"
-    draft.updated_at = ctx.now
+    move_draft(draft, DraftStatus.IN_REVIEW, ctx.now)
     version = DraftVersion(
         workspace_id=ctx.workspace_id,
         draft_id=draft.id or 0,
@@ -416,204 +394,7 @@ async def submit(ctx: Context, action: Action) -> Reply:
     )
 
 
-# -- AI help ------------------------------------------------------------------------------
-
-
-def _input(
-    request: ContentRequest,
-    requester: Member,
-    expert: Member,
-    profile: ExpertProfile | None,
-    notes: str,
-) -> DraftInput:
-    return DraftInput(
-        topic=request.topic,
-        context=request.context,
-        audience=request.audience,
-        tags=tuple(request.tags),
-        requester_name=requester.name or requester.user_id,
-        expert_name=expert.name or expert.user_id,
-        expert_bio=profile.bio if profile else "",
-        notes=notes,
-    )
-
-
-def _apply(draft: Draft, suggestion: DraftSuggestion) -> None:
-    draft.title, draft.body = suggestion.title[:TITLE_MAX], suggestion.body[:BODY_MAX]
-    draft.captions = [c[:CAPTION_MAX] for c in suggestion.captions][:CAPTIONS]
-    draft.ai_assisted = draft.ai_assisted or suggestion.ai_assisted
-    draft.ai_label = suggestion.label
-
-
-async def ask_ai(ctx: Context, action: Action) -> Reply:
-    """`draft_ai`: an AI first draft (queued for the worker), or a template without OpenAI."""
-    request = await _request(ctx, _int(action.value, "request"))
-    draft = await working_draft(ctx, request)
-    _editable(draft)
-    if not ctx.config.ai_enabled:
-        requester = await ctx.session.get(Member, request.requester_id)
-        assert requester is not None
-        profile = (
-            await ctx.session.exec(
-                select(ExpertProfile).where(ExpertProfile.member_id == ctx.member_id)
-            )
-        ).first()
-        _apply(draft, template_draft(_input(request, requester, ctx.member, profile, "")))
-        draft.updated_at = ctx.now
-        ctx.session.add(draft)
-        return Reply(form=await draft_form(ctx, draft, request))
-    pending = (
-        await ctx.session.exec(
-            select(AiTask).where(
-                AiTask.draft_id == draft.id, col(AiTask.status).in_(["pending", "running"])
-            )
-        )
-    ).first()
-    if pending is None:
-        ctx.session.add(
-            AiTask(
-                workspace_id=ctx.workspace_id,
-                draft_id=draft.id or 0,
-                requested_by_id=ctx.member_id,
-                notes=clip(draft.body, NOTES_MAX) if draft.body else "",
-                created_at=ctx.now,
-            )
-        )
-    return Reply.say(
-        "✨ Drafting an outline, a first draft and three captions — "
-        "I'll message you in a minute or two."
-    )
-
-
-async def run_ai_tasks(
-    sessions: SessionFactory, clock: Clock, config: Config, ai: AI, limit: int = 5
-) -> int:
-    """Do pending AI tasks, each in three steps — claim, call the model, apply — so that no
-    transaction is held open while the model thinks. Returns how many were finished."""
-    llm = ai.llm
-    if llm is None:
-        return 0
-    finished = 0
-    for _ in range(limit):
-        claimed = await _claim_task(sessions, clock)
-        if claimed is None:
-            break
-        task_id, data = claimed
-        try:
-            suggestion: DraftSuggestion | AiUnavailable = await suggest_draft(llm, data)
-        except AiUnavailable as error:
-            suggestion = error
-        await _finish_task(sessions, clock, config, task_id, suggestion)
-        finished += 1
-    return finished
-
-
-async def _claim_task(sessions: SessionFactory, clock: Clock) -> tuple[int, DraftInput] | None:
-    now = clock.now()
-    async with transaction(sessions) as session:
-        query = (
-            select(AiTask)
-            .where(
-                (col(AiTask.status) == "pending")
-                | ((col(AiTask.status) == "running") & (col(AiTask.started_at) < now - AI_LEASE))
-            )
-            .order_by(col(AiTask.id))
-            .limit(1)
-        )
-        if on_postgres(session):
-            query = query.with_for_update(skip_locked=True)
-        task = (await session.exec(query)).first()
-        if task is None:
-            return None
-        task.status, task.started_at, task.attempts = "running", now, task.attempts + 1
-        session.add(task)
-        draft = await session.get(Draft, task.draft_id)
-        assert draft is not None
-        request = await session.get(ContentRequest, draft.request_id)
-        expert = await session.get(Member, draft.author_id)
-        assert request is not None and expert is not None
-        requester = await session.get(Member, request.requester_id)
-        assert requester is not None
-        profile = (
-            await session.exec(select(ExpertProfile).where(ExpertProfile.member_id == expert.id))
-        ).first()
-        return task.id or 0, _input(request, requester, expert, profile, task.notes)
-
-
-async def _finish_task(
-    sessions: SessionFactory,
-    clock: Clock,
-    config: Config,
-    task_id: int,
-    outcome: DraftSuggestion | AiUnavailable,
-) -> None:
-    now = clock.now()
-    async with transaction(sessions) as session:
-        task = await session.get(AiTask, task_id)
-        assert task is not None
-        draft = await session.get(Draft, task.draft_id)
-        workspace = await session.get(Workspace, task.workspace_id)
-        assert draft is not None and workspace is not None
-        expert = await session.get(Member, draft.author_id)
-        assert expert is not None
-        scope = Scope(session, clock, config, workspace)
-        task.finished_at = now
-        if isinstance(outcome, AiUnavailable) or draft.status not in (
-            "editing",
-            "changes_requested",
-        ):
-            task.status = "failed"
-            task.error = (
-                outcome.message[:500]
-                if isinstance(outcome, AiUnavailable)
-                else "draft no longer editable"
-            )
-            session.add(task)
-            if isinstance(outcome, AiUnavailable):
-                await scope.send(
-                    dm(expert.user_id),
-                    Message(text=f"AI help didn't work this time: {outcome.message}"),
-                    key=f"ai:{task.id}:failed",
-                )
-            return
-        _apply(draft, outcome)
-        draft.updated_at = now
-        task.status = "done"
-        session.add_all([draft, task])
-        outline = "\n".join(f"• {line}" for line in outcome.outline)
-        await scope.send(
-            dm(expert.user_id),
-            Message(
-                text=f"Your AI first draft is ready: {draft.title}",
-                blocks=(
-                    Section(text=md("✨ Your first draft is ready: *{}*", draft.title)),
-                    Section(text=md("*Outline*\n{}", clip(outline, 2000))),
-                    ContextLine(
-                        text=f"{outcome.label}. Edit it, make it yours, then submit it for review."
-                    ),
-                    Buttons(
-                        buttons=(
-                            Button(
-                                label="Edit draft",
-                                action=actions.DRAFT_OPEN,
-                                value=str(draft.request_id),
-                                style="primary",
-                            ),
-                            Button(
-                                label="Submit for review",
-                                action=actions.DRAFT_SUBMIT,
-                                value=str(draft.id),
-                            ),
-                        )
-                    ),
-                ),
-            ),
-            key=f"ai:{task.id}:done",
-        )
-
-
 def register(router: Router) -> None:
     router.action(actions.DRAFT_OPEN)(open_draft)
     router.action(actions.DRAFT_SUBMIT)(submit)
-    router.action(actions.DRAFT_AI)(ask_ai)
     router.form(FORM_ID)(save)

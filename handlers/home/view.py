@@ -24,6 +24,7 @@ from handlers.core.messages import (
     Section,
 )
 from handlers.core.workspace_settings import load
+from handlers.drafting.draft_status import DraftStatus
 from handlers.requests import demand
 from storage.models import ContentRequest, Draft, Member, Vote
 
@@ -209,7 +210,7 @@ async def _to_review(ctx: Context) -> list[Block]:
             select(Draft)
             .where(
                 Draft.workspace_id == ctx.workspace_id,
-                Draft.status == "in_review",
+                Draft.status == DraftStatus.IN_REVIEW,
                 Draft.author_id != ctx.member.id,
             )
             .order_by(col(Draft.updated_at))

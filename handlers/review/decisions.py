@@ -25,7 +25,9 @@ from handlers.core.messages import (
     Message,
     Section,
     TextField,
+    notice,
 )
+from handlers.drafting.draft_status import DraftStatus, move_draft
 from handlers.sharing import distribution
 from storage.models import AuditEvent, ContentRequest, Draft, DraftVersion, Member, Post
 
@@ -68,9 +70,9 @@ def _may_decide(ctx: Context, draft: Draft, version: DraftVersion) -> None:
         raise NotAllowed("Only the workspace's reviewers can decide on drafts." + hint)
     if draft.author_id == ctx.member_id:
         raise NotAllowed("You wrote this draft, so another reviewer has to decide on it.")
-    if draft.status == "approved":
+    if draft.status == DraftStatus.APPROVED:
         raise InvalidTransition("This draft is already approved.")
-    if draft.status == "rejected":
+    if draft.status == DraftStatus.REJECTED:
         raise InvalidTransition(
             "This draft was rejected, so it can't be approved or changed any more."
         )
@@ -78,7 +80,7 @@ def _may_decide(ctx: Context, draft: Draft, version: DraftVersion) -> None:
         raise InvalidTransition(
             f"Version {draft.version} is the current one — please review that instead."
         )
-    if draft.status != "in_review":
+    if draft.status != DraftStatus.IN_REVIEW:
         raise InvalidTransition("This draft is back with its author for changes.")
 
 
@@ -136,7 +138,7 @@ async def approve(ctx: Context, action: Action) -> Reply:
     _may_decide(ctx, draft, version)
     if not await move(ctx.session, request, Status.APPROVED, ctx.now):
         raise InvalidTransition("Someone decided on this draft a moment ago.")
-    draft.status, draft.updated_at = "approved", ctx.now
+    move_draft(draft, DraftStatus.APPROVED, ctx.now)
     ctx.session.add(draft)
     base = slugify(version.title)
     taken = set(
@@ -262,7 +264,7 @@ async def decide(ctx: Context, submission: Submission) -> Reply:
     if decision == "changes":
         if not await move(ctx.session, request, Status.CHANGES_REQUESTED, ctx.now):
             raise InvalidTransition("Someone decided on this draft a moment ago.")
-        draft.status = "changes_requested"
+        move_draft(draft, DraftStatus.CHANGES_REQUESTED, ctx.now)
         _audit(ctx, draft, request, version.version, "changes_requested", comment)
         await _close_review_messages(
             ctx, draft, version, md("✏️ Changes requested by {}.", mention(ctx.member))
@@ -298,7 +300,7 @@ async def decide(ctx: Context, submission: Submission) -> Reply:
     else:
         if not await move(ctx.session, request, Status.DECLINED, ctx.now):
             raise InvalidTransition("Someone decided on this draft a moment ago.")
-        draft.status = "rejected"
+        move_draft(draft, DraftStatus.REJECTED, ctx.now)
         _audit(ctx, draft, request, version.version, "rejected", comment)
         await _close_review_messages(
             ctx, draft, version, md("Rejected by {}.", mention(ctx.member))
@@ -307,10 +309,9 @@ async def decide(ctx: Context, submission: Submission) -> Reply:
         for person, key in ((author, "author"), (requester, "requester")):
             await ctx.send(
                 dm(person.user_id),
-                Message(text=f"“{version.title}” was not approved: {comment}"),
+                notice(f"“{version.title}” was not approved: {comment}"),
                 key=f"review:{draft.id}:{version.version}:rejected:{key}",
             )
-    draft.updated_at = ctx.now
     ctx.session.add(draft)
     return NO_REPLY
 
