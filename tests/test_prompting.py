@@ -10,17 +10,26 @@ from typing import Any
 
 import pytest
 
-from handlers.drafting.ai import ANSWERS, LIMITS, DraftInput, request_data
+from handlers.drafting.ai import (
+    LIMITS,
+    CaptionsAnswer,
+    DraftInput,
+    FirstDraftAnswer,
+    OutlineAnswer,
+    request_data,
+)
 from handlers.drafting.prompts import (
     PROMPTS_DIR,
     Prompt,
     PromptError,
     data_json,
     load_prompt,
-    prompt_names,
     schema_problem,
 )
 from handlers.sharing.captions import VariantsAnswer
+
+# The answer model each drafting prompt file belongs to, held aligned by the tests below.
+ANSWERS = {"outline": OutlineAnswer, "first_draft": FirstDraftAnswer, "captions": CaptionsAnswer}
 
 DATA = DraftInput(
     topic="Zero-downtime Kubernetes upgrades",
@@ -48,7 +57,8 @@ def between(text: str, tag: str) -> list[str]:
 
 
 def test_there_is_one_file_per_drafting_step_and_one_for_caption_variants() -> None:
-    assert prompt_names() == ["caption_variants", "captions", "first_draft", "outline"]
+    names = sorted(path.stem for path in PROMPTS_DIR.glob("*.yml"))
+    assert names == ["caption_variants", "captions", "first_draft", "outline"]
     assert sorted(ANSWERS) == ["captions", "first_draft", "outline"]
 
 

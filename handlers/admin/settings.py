@@ -16,11 +16,11 @@ from handlers.core.messages import (
     Form,
     FormField,
     FormValue,
-    Message,
     Option,
     SelectField,
     TextField,
     UserField,
+    notice,
 )
 from handlers.core.workspace_settings import WorkspaceSettings
 from handlers.impact import digest_settings
@@ -249,7 +249,7 @@ async def submit(ctx: Context, submission: Submission) -> Reply:
     ctx.session.add(ctx.workspace)
     await ctx.send(
         dm(ctx.member.user_id),
-        Message(text="Flywheel settings saved."),
+        notice("Flywheel settings saved."),
         key=f"settings:{ctx.member.id}:{ctx.now.isoformat()}",
     )
     return NO_REPLY

@@ -193,12 +193,6 @@ class CaptionsAnswer(_Answer):
     ]
 
 
-# The prompt file each answer model belongs to, so tests can hold them aligned.
-ANSWERS: Final[dict[str, type[_Answer]]] = {
-    "outline": OutlineAnswer,
-    "first_draft": FirstDraftAnswer,
-    "captions": CaptionsAnswer,
-}
 LIMITS: Final[dict[str, int]] = {
     "title_max": TITLE_MAX,
     "body_max": BODY_MAX,

@@ -148,11 +148,6 @@ def data_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, indent=2).translate(_DATA_ESCAPES)
 
 
-def prompt_names(directory: Path = PROMPTS_DIR) -> list[str]:
-    """The names of the prompt files in `directory`, sorted."""
-    return sorted(path.stem for path in directory.glob("*.yml"))
-
-
 def load_prompt(name: str, directory: Path = PROMPTS_DIR) -> PromptTemplate:
     """The prompt `name` (the file `<name>.yml`), loaded and checked once per process."""
     return _load(name, directory.resolve())

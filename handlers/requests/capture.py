@@ -29,6 +29,7 @@ from handlers.core.messages import (
     Section,
     SelectField,
     TextField,
+    notice,
 )
 from handlers.core.wording import clip, first
 from handlers.home import view
@@ -167,7 +168,7 @@ async def submit(ctx: Context, submission: Submission) -> Reply:
         request = await get_request(ctx, request_id)
         await ctx.send(
             dm(ctx.member.user_id),
-            Message(text=f"Your +1 on “{request.topic}” is counted — {demand.wanted(count)}."),
+            notice(f"Your +1 on “{request.topic}” is counted — {demand.wanted(count)}."),
             key=f"vote:{request_id}:{ctx.member.id}",
         )
         return NO_REPLY

@@ -20,10 +20,10 @@ from handlers.core.messages import (
     DateField,
     Form,
     FormValue,
-    Message,
     Option,
     SelectField,
     TextField,
+    notice,
 )
 from handlers.core.ports import Directory
 from handlers.core.quiet_hours import zone
@@ -55,10 +55,6 @@ def normalise_topics(raw: Iterable[str]) -> list[str]:
         if cleaned:
             seen.setdefault(cleaned)
     return list(seen)
-
-
-def split_topics(text: str) -> list[str]:
-    return normalise_topics(_TOPIC_SPLIT.split(text))
 
 
 async def known_topics(session: AsyncSession, workspace_id: int) -> list[str]:
@@ -170,8 +166,8 @@ async def submit(ctx: Context, submission: Submission) -> Reply:
     snooze = f" Snoozed until {snoozed_until:%a %d %b}." if snoozed_until else ""
     await ctx.send(
         dm(ctx.member.user_id),
-        Message(
-            text=f"Your expert profile is saved: {', '.join(topics)}. "
+        notice(
+            f"Your expert profile is saved: {', '.join(topics)}. "
             f"Up to {capacity} requests at once.{snooze}"
         ),
         key=f"expert:{ctx.member.id}:{ctx.now.isoformat()}",
