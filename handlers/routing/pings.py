@@ -173,14 +173,21 @@ async def ping(
 # -- answering a ping --------------------------------------------------------------------
 
 
-async def _require_ping(ctx: Context, request: ContentRequest) -> Ping:
+async def _my_ping(ctx: Context, raw_id: str, *, open_only: bool) -> tuple[ContentRequest, Ping]:
+    """The request a ping button or form names, and the actor's ping about it.
+
+    Only someone who was asked answers; with `open_only`, only while the request is open.
+    """
+    request = await _request(ctx, raw_id)
     record = await _ping_of(ctx, request)
     if record is None:
         raise NotAllowed(
             "This request wasn't sent to you, so I can't hand it to you from here — "
             "but thank you for wanting to help! You can +1 it from the home tab."
         )
-    return record
+    if open_only and request.status != Status.OPEN:
+        raise await _already_taken(ctx, request)
+    return request, record
 
 
 async def _already_taken(ctx: Context, request: ContentRequest) -> InvalidTransition:
@@ -195,10 +202,7 @@ async def _already_taken(ctx: Context, request: ContentRequest) -> InvalidTransi
 
 async def claim(ctx: Context, action: Action) -> Reply:
     """`request_claim`: the first claim wins; everyone else's ping says who took it."""
-    request = await _request(ctx, action.value)
-    mine = await _require_ping(ctx, request)
-    if request.status != Status.OPEN:
-        raise await _already_taken(ctx, request)
+    request, mine = await _my_ping(ctx, action.value, open_only=True)
     if not await move(
         ctx.session, request, Status.CLAIMED, ctx.now, assignee_id=ctx.member_id, claimed_at=ctx.now
     ):
@@ -281,10 +285,7 @@ async def _withdraw_others(ctx: Context, request: ContentRequest, *, keep: Ping)
 
 async def open_suggest(ctx: Context, action: Action) -> Reply:
     """`request_suggest`: pick the colleague who knows better."""
-    request = await _request(ctx, action.value)
-    await _require_ping(ctx, request)
-    if request.status != Status.OPEN:
-        raise await _already_taken(ctx, request)
+    request, _ = await _my_ping(ctx, action.value, open_only=True)
     return Reply(
         form=Form(
             form_id=SUGGEST_FORM,
@@ -308,15 +309,10 @@ async def open_suggest(ctx: Context, action: Action) -> Reply:
 
 
 async def suggest(ctx: Context, submission: Submission) -> Reply:
-    request = await _request(ctx, submission.state)
-    mine = await _require_ping(ctx, request)
-    if request.status != Status.OPEN:
-        raise await _already_taken(ctx, request)
+    request, mine = await _my_ping(ctx, submission.state, open_only=True)
     raw = submission.values.get("colleague")
     user_id = (raw[0] if raw else "") if isinstance(raw, tuple) else (raw or "").strip()
-    note = _one_line(submission.values.get("note"))
-    if len(note) > NOTE_MAX:
-        raise FormInvalid({"note": f"Keep it under {NOTE_MAX} characters."})
+    note = _note(submission, "note")
     if not user_id:
         raise FormInvalid({"colleague": "Pick a colleague."})
     if user_id == ctx.member.user_id:
@@ -355,8 +351,7 @@ async def suggest(ctx: Context, submission: Submission) -> Reply:
 
 async def open_decline(ctx: Context, action: Action) -> Reply:
     """`request_decline`: not now, with an optional reason."""
-    request = await _request(ctx, action.value)
-    await _require_ping(ctx, request)
+    request, _ = await _my_ping(ctx, action.value, open_only=False)
     return Reply(
         form=Form(
             form_id=DECLINE_FORM,
@@ -384,11 +379,8 @@ async def open_decline(ctx: Context, action: Action) -> Reply:
 
 
 async def decline(ctx: Context, submission: Submission) -> Reply:
-    request = await _request(ctx, submission.state)
-    mine = await _require_ping(ctx, request)
-    reason = _one_line(submission.values.get("reason"))
-    if len(reason) > NOTE_MAX:
-        raise FormInvalid({"reason": f"Keep it under {NOTE_MAX} characters."})
+    request, mine = await _my_ping(ctx, submission.state, open_only=False)
+    reason = _note(submission, "reason")
     if not can_move(mine.status, PingStatus.DECLINED):
         # The form was sent twice, or the ping was answered meanwhile: nothing to do.
         return NO_REPLY
@@ -403,10 +395,15 @@ async def decline(ctx: Context, submission: Submission) -> Reply:
     return NO_REPLY
 
 
-def _one_line(value: object) -> str:
+def _note(submission: Submission, name: str) -> str:
+    """The optional note of a ping form, on one line, or an inline error if too long."""
+    value = submission.values.get(name)
     if isinstance(value, tuple):
         value = " ".join(value)
-    return " ".join(str(value or "").split())
+    note = " ".join(str(value or "").split())
+    if len(note) > NOTE_MAX:
+        raise FormInvalid({name: f"Keep it under {NOTE_MAX} characters."})
+    return note
 
 
 def register(router: Router) -> None:
