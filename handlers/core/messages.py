@@ -114,6 +114,13 @@ class Message(_Frozen):
     blocks: tuple[Block, ...] = ()
 
 
+def notice(text: str, detail: str | None = None) -> Message:
+    """A short notice: one line, and with `detail` that line over a quieter one."""
+    if detail is None:
+        return Message(text=text)
+    return Message(text=text, blocks=(Section(text=text), ContextLine(text=detail)))
+
+
 class Option(_Frozen):
     value: str
     label: PlainText
