@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, func, literal, null, select, union_all
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -60,6 +61,28 @@ class Rankings:
     experts_total: int
 
 
+def _people(kind: str, figures: Any, member_id: Any, extra: Any | None, *, limit: int) -> Any:
+    """The top `limit` people of `figures` (shares, clicks and any `extra` per `member_id`):
+    by clicks, then shares, then `extra`, then user id, with how many there are in all."""
+    ties = [] if extra is None else [extra.desc()]
+    return (
+        select(
+            literal(kind).label("kind"),
+            MEMBER.c.id.label("id"),
+            MEMBER.c.user_id.label("label"),
+            null().label("author"),
+            figures.c.shares.label("shares"),
+            figures.c.clicks.label("clicks"),
+            (literal(0) if extra is None else extra).label("extra"),
+            func.count().over().label("total"),
+        )
+        .join(MEMBER, MEMBER.c.id == member_id)
+        .order_by(figures.c.clicks.desc(), figures.c.shares.desc(), *ties, MEMBER.c.user_id)
+        .limit(limit)
+        .subquery()
+    )
+
+
 async def rankings(
     session: AsyncSession, workspace_id: int, period: Period, limit: int
 ) -> Rankings:
@@ -89,44 +112,9 @@ async def rankings(
         .limit(limit)
         .subquery()
     )
-    sharers = (
-        select(
-            literal("sharer").label("kind"),
-            MEMBER.c.id.label("id"),
-            MEMBER.c.user_id.label("label"),
-            null().label("author"),
-            by_sharer.c.shares.label("shares"),
-            by_sharer.c.clicks.label("clicks"),
-            literal(0).label("extra"),
-            func.count().over().label("total"),
-        )
-        .join(MEMBER, MEMBER.c.id == by_sharer.c.k)
-        .order_by(by_sharer.c.clicks.desc(), by_sharer.c.shares.desc(), MEMBER.c.user_id)
-        .limit(limit)
-        .subquery()
-    )
+    sharers = _people("sharer", by_sharer, by_sharer.c.k, None, limit=limit)
     authors = by_author(workspace_id, period, by_post)
-    experts = (
-        select(
-            literal("expert").label("kind"),
-            MEMBER.c.id.label("id"),
-            MEMBER.c.user_id.label("label"),
-            null().label("author"),
-            authors.c.shares.label("shares"),
-            authors.c.clicks.label("clicks"),
-            authors.c.published.label("extra"),
-            func.count().over().label("total"),
-        )
-        .join(MEMBER, MEMBER.c.id == authors.c.author)
-        .order_by(
-            authors.c.clicks.desc(),
-            authors.c.shares.desc(),
-            authors.c.published.desc(),
-            MEMBER.c.user_id,
-        )
-        .limit(limit)
-        .subquery()
-    )
+    experts = _people("expert", authors, authors.c.author, authors.c.published, limit=limit)
     everything = union_all(*(select(q) for q in (posts, sharers, experts)))
     found: dict[str, list[Ranked]] = {"post": [], "sharer": [], "expert": []}
     totals: dict[str, int] = {}
