@@ -11,10 +11,10 @@ timed.
 
 The floor is one raw SQL statement over the same rows the digest must read at the least:
 counted clicks and shares of the eight weeks, two counts in one SELECT. The digest is
-`handlers.impact.digests.build` for the same scheduled time (every figure of the message: headline
-numbers and their change, the eight-week series, participants, first-time contributors,
-clicks per share, the median turnaround, top posts, sharers and experts, wins and open
-requests). Each is timed `--rounds` times, alternating; medians are reported.
+`handlers.impact.digest_figures.build` for the same scheduled time (every figure of the
+message: headline numbers and their change, the eight-week series, participants,
+first-time contributors, clicks per share, the median turnaround, top posts, sharers and
+experts, wins and open requests). Each is timed `--rounds` times, alternating; medians are reported.
 
 Targets: the digest in at most 3× the floor, and under 2 seconds on PostgreSQL.
 """
@@ -282,7 +282,7 @@ def _bound(value: datetime, postgres: bool) -> Any:
 
 async def measure(postgres: bool, rounds: int, scale: float) -> Figures:
     from handlers.core.workspace_settings import WorkspaceSettings
-    from handlers.impact import digests
+    from handlers.impact import digest_figures, digest_message
     from storage.db import create_engine, session_factory
 
     started = time.perf_counter()
@@ -306,8 +306,8 @@ async def measure(postgres: bool, rounds: int, scale: float) -> Figures:
                 counted = (int(row[0]), int(row[1]))
             async with sessions() as session:
                 t0 = time.perf_counter()
-                figures = await digests.build(session, 1, settings, SCHEDULED)
-                digests.message(figures, chart_url="https://x.test/c.png", page_url=None)
+                figures = await digest_figures.build(session, 1, settings, SCHEDULED)
+                digest_message.message(figures, chart_url="https://x.test/c.png", page_url=None)
                 builds.append(time.perf_counter() - t0)
         await engine.dispose()
     assert figures is not None

@@ -90,7 +90,7 @@ async def _seed(database_url: str, sharers: int) -> dict[str, str]:
 
     from handlers.core.context import Config, Scope
     from handlers.core.ports import SystemClock
-    from handlers.sharing import tracking
+    from handlers.sharing import tracked_links
     from storage.db import create_engine, session_factory, transaction
     from testing.builders import add_members, add_post, add_workspace
 
@@ -111,9 +111,9 @@ async def _seed(database_url: str, sharers: int) -> dict[str, str]:
             canonical_url="https://blog.acme.test/zero-downtime-migrations?ref=bench",
         )
         scope = Scope(session, SystemClock(), Config(public_base_url=PUBLIC_BASE_URL), workspace)
-        links = await tracking.links_for(scope, post, people, tracking.NETWORKS)
+        links = await tracked_links.links_for(scope, post, people, tracked_links.NETWORKS)
         locations = {
-            link.code: tracking.destination(post, link.network, PUBLIC_BASE_URL)
+            link.code: tracked_links.destination(post, link.network, PUBLIC_BASE_URL)
             for link in links.values()
         }
     await engine.dispose()

@@ -149,7 +149,7 @@ async def _digest_preview(flywheel: Flywheel, external_id: str) -> int:
 
     from adapters.console.render import render_message
     from handlers.core import workspace_settings
-    from handlers.impact import digests
+    from handlers.impact import digest_preview
     from storage.models import Workspace
 
     async with flywheel.sessions() as session:
@@ -165,7 +165,7 @@ async def _digest_preview(flywheel: Flywheel, external_id: str) -> int:
             )
             return 2
         workspace = found[0]
-        message = await digests.preview(
+        message = await digest_preview.preview(
             session,
             workspace.id or 0,
             workspace_settings.load(workspace),

@@ -19,9 +19,11 @@ from sqlmodel import col, select
 
 from handlers.core import workspace_settings
 from handlers.core.workspace_settings import WorkspaceSettings
-from handlers.impact import figures
-from handlers.impact.figures import Period
-from handlers.sharing import tracking
+from handlers.impact import people as by_person
+from handlers.impact import rankings
+from handlers.impact import totals as headline
+from handlers.impact.query import Period
+from handlers.sharing import tracked_links, visits
 from storage.db import SessionFactory, create_engine, session_factory, transaction
 from storage.migrate import MIGRATIONS, upgrade
 from storage.models import (
@@ -34,7 +36,7 @@ from storage.models import (
 )
 from testing.builders import add_members, add_post, add_workspace
 
-SECRET = tracking.visitor_secret("tally-test-key")
+SECRET = visits.visitor_secret("tally-test-key")
 BROWSER = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Safari/605.1.15"
 UNFURLER = "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)"
 START = datetime(2026, 11, 2, 0, 0, tzinfo=UTC)
@@ -44,7 +46,7 @@ START = datetime(2026, 11, 2, 0, 0, tzinfo=UTC)
 class World:
     sessions: SessionFactory
     workspace_id: int
-    targets: list[tracking.Target]  # two posts × two sharers × two networks
+    targets: list[tracked_links.Target]  # two posts × two sharers × two networks
 
 
 def _migration(revision: str = "0008") -> ModuleType:
@@ -56,7 +58,7 @@ def _migration(revision: str = "0008") -> ModuleType:
     return module
 
 
-async def _seed(sessions: SessionFactory, timezone: str) -> tuple[int, list[tracking.Target]]:
+async def _seed(sessions: SessionFactory, timezone: str) -> tuple[int, list[tracked_links.Target]]:
     now = START - timedelta(days=30)
     async with transaction(sessions) as session:
         workspace = await add_workspace(
@@ -67,7 +69,7 @@ async def _seed(sessions: SessionFactory, timezone: str) -> tuple[int, list[trac
         )
         assert workspace.id is not None
         author, *sharers = await add_members(session, workspace, ("UAUTHOR", "UANN", "UBEN"), now)
-        targets: list[tracking.Target] = []
+        targets: list[tracked_links.Target] = []
         for n in range(2):
             post = await add_post(
                 session,
@@ -90,7 +92,7 @@ async def _seed(sessions: SessionFactory, timezone: str) -> tuple[int, list[trac
                     session.add(link)
                     await session.flush()
                     targets.append(
-                        tracking.Target(
+                        tracked_links.Target(
                             link_id=link.id or 0,
                             workspace_id=workspace.id,
                             post_id=post.id or 0,
@@ -111,11 +113,11 @@ async def world(migrated_url: str) -> AsyncIterator[World]:
     await engine.dispose()
 
 
-def _visit(target: tracking.Target, at: datetime, address: str, agent: str = BROWSER) -> Any:
-    return tracking.visit(
+def _visit(target: tracked_links.Target, at: datetime, address: str, agent: str = BROWSER) -> Any:
+    return visits.visit(
         target,
         at=at,
-        preview=tracking.is_preview(agent),
+        preview=visits.is_preview(agent),
         secret=SECRET,
         address=address,
         user_agent=agent,
@@ -186,7 +188,7 @@ async def test_the_tally_equals_the_counted_click_rows_after_batches_with_repeat
     counted = 0
     for batch in batches:
         async with transaction(world.sessions) as session:
-            counted += await tracking.record(session, batch)
+            counted += await visits.record(session, batch)
     expected = await _grouped_clicks(world.sessions, world.workspace_id, tz)
     async with world.sessions() as session:
         flags = Counter(
@@ -209,7 +211,7 @@ async def test_the_tally_equals_the_counted_click_rows_after_batches_with_repeat
         for day in sorted(days)
     ]
     async with world.sessions() as session:
-        totals = await figures.weekly_totals(session, world.workspace_id, periods)
+        totals = await headline.weekly_totals(session, world.workspace_id, periods)
     assert [t.clicks for t in totals] == [days[day] for day in sorted(days)]
 
     # The migrations' backfills rebuild the same tally from the click rows alone, and the
@@ -229,11 +231,11 @@ async def test_two_writers_adding_to_the_same_row_both_count(world: World) -> No
     first = [_visit(target, at, f"198.51.100.{n}") for n in range(3)]
     second = [_visit(target, at + timedelta(minutes=1), f"192.0.2.{n}") for n in range(4)]
     async with transaction(world.sessions) as session:
-        assert await tracking.record(session, first) == 3
+        assert await visits.record(session, first) == 3
 
         async def other_writer() -> int:
             async with transaction(world.sessions) as other:
-                return await tracking.record(other, second)
+                return await visits.record(other, second)
 
         # The second batch starts while the first holds its (uncommitted) tally row.
         pending = asyncio.create_task(other_writer())
@@ -253,11 +255,11 @@ async def test_two_writers_on_different_links_both_add_to_the_days_total(world: 
     first = [_visit(ann, at, f"198.51.100.{n}") for n in range(2)]
     second = [_visit(ben, at + timedelta(minutes=1), f"192.0.2.{n}") for n in range(5)]
     async with transaction(world.sessions) as session:
-        assert await tracking.record(session, first) == 2
+        assert await visits.record(session, first) == 2
 
         async def other_writer() -> int:
             async with transaction(world.sessions) as other:
-                return await tracking.record(other, second)
+                return await visits.record(other, second)
 
         pending = asyncio.create_task(other_writer())
         await _until_waiting(world.sessions, pending)
@@ -303,7 +305,7 @@ async def test_the_upgrade_totals_the_days_already_tallied(database_url: str) ->
         # From then on the writer adds to the same rows.
         paris_noon = datetime(2026, 11, 3, 11, 0, tzinfo=UTC)
         async with transaction(sessions) as session:
-            assert await tracking.record(session, [_visit(second, paris_noon, "203.0.113.9")])
+            assert await visits.record(session, [_visit(second, paris_noon, "203.0.113.9")])
         assert (await _daily(sessions, workspace_id))[date(2026, 11, 3)] == 2
     finally:
         await engine.dispose()
@@ -336,7 +338,7 @@ async def test_days_run_from_local_midnight_and_a_zone_change_applies_to_later_c
     # Los Angeles is UTC-8 in November: 07:59 UTC is 23:59 the day before, 08:00 is 00:00.
     before, after = datetime(2026, 11, 10, 7, 59, tzinfo=UTC), datetime(2026, 11, 10, 8, 0)
     async with transaction(world.sessions) as session:
-        await tracking.record(
+        await visits.record(
             session,
             [
                 _visit(target, before, "203.0.113.1"),
@@ -356,9 +358,9 @@ async def test_days_run_from_local_midnight_and_a_zone_change_applies_to_later_c
     # A period that ends mid-day (as `stats` does) reads the click rows for that part.
     until_now = Period(datetime(2026, 11, 9, tzinfo=tz).astimezone(UTC), after.replace(tzinfo=UTC))
     async with world.sessions() as session:
-        totals = await figures.weekly_totals(session, world.workspace_id, [local_day, until_now])
-        ranked = await figures.rankings(session, world.workspace_id, local_day, 5)
-        people = await figures.people(session, world.workspace_id, until_now)
+        totals = await headline.weekly_totals(session, world.workspace_id, [local_day, until_now])
+        ranked = await rankings.rankings(session, world.workspace_id, local_day, 5)
+        people = await by_person.people(session, world.workspace_id, until_now)
     assert [t.clicks for t in totals] == [1, 1]
     assert [(r.id, r.clicks) for r in ranked.posts] == [(target.post_id, 1)]
     assert people[target.member_id].clicks == 1
@@ -371,7 +373,7 @@ async def test_days_run_from_local_midnight_and_a_zone_change_applies_to_later_c
         session.add(workspace)
     late = datetime(2026, 11, 10, 15, 30, tzinfo=UTC)  # 07:30 on the 10th in LA, 00:30 11th
     async with transaction(world.sessions) as session:
-        await tracking.record(session, [_visit(target, late, "203.0.113.3")])
+        await visits.record(session, [_visit(target, late, "203.0.113.3")])
     tally = await _tally(world.sessions, world.workspace_id)
     assert tally[(date(2026, 11, 11), *key)] == 1
     assert tally[(date(2026, 11, 10), *key)] == 1
@@ -393,7 +395,7 @@ async def test_summer_time_changes_keep_days_whole(migrated_url: str) -> None:
             datetime(2026, 10, 25, 23, 30, tzinfo=UTC),
         ]
         async with transaction(sessions) as session:
-            await tracking.record(
+            await visits.record(
                 session, [_visit(target, m, f"203.0.113.{n}") for n, m in enumerate(moments)]
             )
         key = (target.post_id, target.member_id, target.network)
@@ -434,6 +436,6 @@ async def test_a_share_before_the_week_means_not_a_first_timer(world: World) -> 
                 )
             )
     async with world.sessions() as session:
-        assert await figures.first_timers(session, world.workspace_id, week) == ["UBEN"]
+        assert await headline.first_timers(session, world.workspace_id, week) == ["UBEN"]
         earlier = Period(START - timedelta(days=21), START - timedelta(days=14))
-        assert await figures.first_timers(session, world.workspace_id, earlier) == ["UANN"]
+        assert await headline.first_timers(session, world.workspace_id, earlier) == ["UANN"]

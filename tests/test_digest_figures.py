@@ -15,9 +15,10 @@ import pytest
 
 from handlers.core import workspace_settings
 from handlers.core.workspace_settings import WorkspaceSettings
-from handlers.impact import digests, figures
-from handlers.impact.figures import Totals
-from handlers.sharing import tracking
+from handlers.impact import digest_figures, digest_message, digest_schedule
+from handlers.impact import people as by_person
+from handlers.impact.totals import Totals
+from handlers.sharing import visits
 from storage.db import SessionFactory, create_engine, session_factory, transaction
 from storage.models import (
     ContentRequest,
@@ -174,7 +175,7 @@ async def seed_week(sessions: SessionFactory, workspace_id: int) -> dict[str, in
             post: str, who: str, network: str, times: list[datetime], **flags: bool
         ) -> None:
             # Through the click writer, which also keeps the tally the figures read.
-            await tracking.write(
+            await visits.write(
                 session,
                 [
                     {
@@ -241,15 +242,15 @@ async def world(migrated_url: str) -> AsyncIterator[tuple[SessionFactory, int, d
 
 
 async def test_the_schedule_reports_on_the_local_week_before_digest_day() -> None:
-    assert digests.last_scheduled(SETTINGS, SEND) == SEND
-    assert digests.last_scheduled(SETTINGS, at(30, 7, 59)) == at(23, 8)
-    assert digests.next_scheduled(SETTINGS, at(30, 7, 59)) == SEND
-    weeks = digests.weeks_for(SETTINGS, SEND)
+    assert digest_schedule.last_scheduled(SETTINGS, SEND) == SEND
+    assert digest_schedule.last_scheduled(SETTINGS, at(30, 7, 59)) == at(23, 8)
+    assert digest_schedule.next_scheduled(SETTINGS, at(30, 7, 59)) == SEND
+    weeks = digest_schedule.weeks_for(SETTINGS, SEND)
     assert len(weeks) == 8
     assert (weeks[-1].start, weeks[-1].end) == (at(22, 23), at(29, 23))
     assert weeks[0].start == datetime(2026, 10, 4, 22, 0, tzinfo=UTC)  # summer time then
-    assert digests.iso_week(weeks[-1].start.date()) == "2026-W47"  # UTC date: Sunday
-    assert digests.iso_week(datetime(2026, 11, 23).date()) == "2026-W48"
+    assert digest_schedule.iso_week(weeks[-1].start.date()) == "2026-W47"  # UTC date: Sunday
+    assert digest_schedule.iso_week(datetime(2026, 11, 23).date()) == "2026-W48"
 
 
 async def test_figures_match_the_hand_computed_week(
@@ -257,7 +258,7 @@ async def test_figures_match_the_hand_computed_week(
 ) -> None:
     sessions, workspace_id, ids = world
     async with sessions() as session:
-        f = await digests.build(session, workspace_id, SETTINGS, SEND)
+        f = await digest_figures.build(session, workspace_id, SETTINGS, SEND)
     assert f.week == "2026-W48"
     assert (f.first_day.isoformat(), f.last_day.isoformat()) == ("2026-11-23", "2026-11-29")
     assert f.this == Totals(requests=2, posts=2, shares=4, clicks=10, wins=2, participants=7)
@@ -293,7 +294,9 @@ async def test_figures_match_the_hand_computed_week(
     ]
     assert f.open_total == 2
 
-    message = digests.message(f, chart_url="https://f.test/c/x.png", page_url="https://f.test/d/y")
+    message = digest_message.message(
+        f, chart_url="https://f.test/c/x.png", page_url="https://f.test/d/y"
+    )
     text = "\n".join(
         getattr(b, "text", "") + "\n".join(getattr(b, "fields", ())) for b in message.blocks
     )
@@ -317,11 +320,11 @@ async def test_personal_figures_and_what_requests_became(
     world: tuple[SessionFactory, int, dict[str, int]],
 ) -> None:
     sessions, workspace_id, ids = world
-    period = digests.weeks_for(SETTINGS, SEND)[-1]
+    period = digest_schedule.weeks_for(SETTINGS, SEND)[-1]
     async with sessions() as session:
-        people = await figures.people(session, workspace_id, period)
-        outcomes = await figures.request_outcomes(session, workspace_id, period)
-        alone = await figures.people(session, workspace_id, period, ids["UCAROL"])
+        people = await by_person.people(session, workspace_id, period)
+        outcomes = await by_person.request_outcomes(session, workspace_id, period)
+        alone = await by_person.people(session, workspace_id, period, ids["UCAROL"])
     carol = people[ids["UCAROL"]]
     assert (carol.post_shares, carol.post_clicks, carol.post_wins, carol.sharers, carol.posts) == (
         2,

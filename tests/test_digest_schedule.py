@@ -22,9 +22,11 @@ from bot.app import Flywheel, build
 from bot.settings import load_settings
 from handlers.core import workspace_settings
 from handlers.core.context import Scope
+from handlers.core.errors import InvalidTransition
 from handlers.core.messages import Image, Message, Section
 from handlers.core.workspace_settings import WorkspaceSettings
-from handlers.impact import digests
+from handlers.impact import digest_sweep
+from handlers.impact.digest_status import DigestStatus, move_digest
 from storage import outbox
 from storage.db import transaction
 from storage.models import ContentRequest, Digest, Member, OutboxMessage, Workspace
@@ -71,7 +73,7 @@ async def run_sweeps(app: Flywheel) -> None:
         async with transaction(app.sessions) as session:
             workspace = await session.get(Workspace, workspace_id)
             assert workspace is not None
-            await digests.sweep(Scope(session, app.clock, app.router.config, workspace))
+            await digest_sweep.sweep(Scope(session, app.clock, app.router.config, workspace))
 
 
 async def sent_digests(app: Flywheel) -> list[tuple[str, str, str, datetime]]:
@@ -121,7 +123,7 @@ async def test_digests_land_at_the_local_time_in_each_zone_once_each_over_a_mont
     weeks = ["2026-W42", "2026-W43", "2026-W44", "2026-W45"]
     assert by_place[("TPARIS", "CGENERAL")] == list(zip(weeks, PARIS, strict=True))
     assert by_place[("TPARIS", "CSALES")] == list(zip(weeks, PARIS, strict=True))
-    assert by_place[("TPARIS", digests.NOTES)] == list(zip(weeks, PARIS, strict=True))
+    assert by_place[("TPARIS", digest_sweep.NOTES)] == list(zip(weeks, PARIS, strict=True))
     assert by_place[("TNEWYORK", "CNY")] == list(zip(weeks, NEW_YORK, strict=True))
     # Friday's digest reports on Friday to Thursday: the week of its first day.
     assert by_place[("TTOKYO", "CJP")] == list(zip(weeks, TOKYO, strict=True))
@@ -195,7 +197,7 @@ async def test_two_workers_at_once_queue_one_digest_per_channel(
     finally:
         await other.close()
     found = await sent_digests(app)
-    assert sorted(c for _, c, _, _ in found) == [digests.NOTES, "CGENERAL", "CSALES"]
+    assert sorted(c for _, c, _, _ in found) == [digest_sweep.NOTES, "CGENERAL", "CSALES"]
     async with app.sessions() as session:
         keys = sorted((await session.exec(select(OutboxMessage.dedupe_key))).all())
     assert [k.split(":", 1)[1] for k in keys] == [
@@ -233,6 +235,28 @@ async def test_a_restart_mid_send_sends_the_digest_once(
     async with app.sessions() as session:
         digest = (await session.exec(select(Digest).where(Digest.channel == "general"))).one()
     assert (taken.target, digest.status) == ({"channel": "general"}, "sent")
+
+
+async def test_a_digest_that_was_sent_cannot_become_failed(
+    app: Flywheel, clock: FrozenClock
+) -> None:
+    await add_workspace(app, "TPARIS", timezone="Europe/Paris", digest_channels=["CGENERAL"])
+    clock.set(utc(11, 30, 8))
+    await run_sweeps(app)
+    async with transaction(app.sessions) as session:
+        digest = (await session.exec(select(Digest).where(Digest.channel == "CGENERAL"))).one()
+        assert digest.status == DigestStatus.QUEUED
+        assert await move_digest(session, digest, DigestStatus.SENT)
+        # Read again: the digest as another worker would find it now.
+        await session.refresh(digest)
+        with pytest.raises(InvalidTransition, match="is sent, so it can't be failed"):
+            await move_digest(session, digest, DigestStatus.FAILED)
+        # A worker holding the digest as it was read, queued, loses the race: nothing moves.
+        stale = Digest.model_validate(digest.model_dump() | {"status": DigestStatus.QUEUED})
+        assert not await move_digest(session, stale, DigestStatus.FAILED)
+    async with app.sessions() as session:
+        statuses = (await session.exec(select(Digest.channel, Digest.status))).all()
+    assert sorted(statuses) == [(digest_sweep.NOTES, "sent"), ("CGENERAL", "sent")]
 
 
 async def test_a_quiet_week_is_short_and_lists_the_open_requests(

@@ -14,7 +14,7 @@ from handlers.core import workspace_settings
 from handlers.core.context import Scope
 from handlers.core.interactions import Action, Actor, Origin
 from handlers.core.messages import Message
-from handlers.impact import digests
+from handlers.impact import digest_sweep
 from storage.db import transaction
 from storage.models import Member, OutboxMessage, Workspace
 from testing.fakes.clock import FrozenClock
@@ -46,7 +46,7 @@ async def digest_day(app: Flywheel, clock: FrozenClock) -> dict[str, Message]:
     for _ in range(2):
         async with transaction(app.sessions) as session:
             workspace = (await session.exec(select(Workspace))).one()
-            await digests.sweep(Scope(session, clock, app.router.config, workspace))
+            await digest_sweep.sweep(Scope(session, clock, app.router.config, workspace))
     async with app.sessions() as session:
         rows = (
             await session.exec(

@@ -17,12 +17,14 @@ from sqlmodel import col, select
 from bot.app import Flywheel, build
 from bot.settings import load_settings
 from handlers.core.context import Config, Scope
+from handlers.core.errors import InvalidTransition
 from handlers.core.interactions import Action, Actor, Origin, Submission
 from handlers.core.messages import Button, Buttons, Message
 from handlers.core.ports import AI
 from handlers.core.workspace_settings import WorkspaceSettings
 from handlers.drafting.prompts import Prompt
 from handlers.sharing import composer, distribution, share
+from handlers.sharing.distribution_status import DistributionStatus, move_distribution
 from storage.db import transaction
 from storage.models import (
     ContentRequest,
@@ -242,6 +244,26 @@ async def test_a_repeated_plan_after_a_crash_sends_nothing_twice(
         row.status = "pending"
         session.add(row)
     assert await sweep(world) == 0
+    assert len(await share_rows(world)) == 5
+
+
+async def test_a_planned_distribution_is_done_and_cannot_move_back(
+    app: Flywheel, clock: FrozenClock
+) -> None:
+    world = await make_world(app, clock)
+    await sweep(world)
+    async with transaction(app.sessions) as session:
+        row = (await session.exec(select(Distribution))).one()
+        with pytest.raises(InvalidTransition, match="planned distribution can't become pending"):
+            await move_distribution(
+                session, row.id, [DistributionStatus.PLANNED], DistributionStatus.PENDING
+            )
+        # Planned from pending once: a second worker finds nothing left to take.
+        assert not await move_distribution(
+            session, row.id, [DistributionStatus.PENDING], DistributionStatus.PLANNED
+        )
+    async with app.sessions() as session:
+        assert (await session.exec(select(Distribution.status))).one() == "planned"
     assert len(await share_rows(world)) == 5
 
 

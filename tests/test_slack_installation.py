@@ -21,7 +21,7 @@ from adapters.slack.adapter import NOT_INSTALLED
 from adapters.slack.installations import Installation
 from bot.app import Flywheel, build
 from handlers.core.context import Scope
-from handlers.impact.digests import admins
+from handlers.impact.digest_sweep import admins
 from storage.db import transaction
 from storage.models import (
     ContentRequest,

@@ -6,7 +6,7 @@ import asyncio
 import base64
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from sqlmodel import col, select
 from bot.app import Flywheel, build
 from bot.settings import ConfigurationError, load_settings
 from handlers.core.context import Config, Scope
-from handlers.sharing import tracking
+from handlers.sharing import tracked_links, visits
 from storage.db import create_engine, session_factory, transaction
 from storage.migrate import upgrade
 from storage.models import Click, Member, Post, TrackedLink, Workspace
@@ -101,7 +101,9 @@ async def link(
 ) -> str:
     async with transaction(app.sessions) as session:
         scope = Scope(session, clock, Config(public_base_url=BASE), world.workspace)
-        return (await tracking.link_for(scope, post, member, network)).code
+        return (await tracked_links.links_for(scope, post, [member], [network]))[
+            (member.id or 0, network)
+        ].code
 
 
 async def clicks(app: Flywheel) -> list[Click]:
@@ -110,16 +112,19 @@ async def clicks(app: Flywheel) -> list[Click]:
         return list((await session.exec(select(Click).order_by(col(Click.id)))).all())
 
 
-async def counted(app: Flywheel, world: World, **options: Any) -> list[tracking.ClickCount]:
-    await app.links.clicks.flush()
-    async with app.sessions() as session:
-        return await tracking.click_counts(
-            session,
-            world.workspace.id or 0,
-            datetime(2026, 1, 1, tzinfo=UTC),
-            datetime(2027, 1, 1, tzinfo=UTC),
-            **options,
-        )
+@dataclass(frozen=True, slots=True)
+class Count:
+    clicks: int  # neither a preview nor a repeat
+    previews: int
+
+
+async def counted(app: Flywheel, world: World) -> Count:
+    """The workspace's clicks that count, and its previews, from the click rows."""
+    rows = [row for row in await clicks(app) if row.workspace_id == world.workspace.id]
+    return Count(
+        clicks=sum(not row.is_preview and not row.is_repeat for row in rows),
+        previews=sum(row.is_preview for row in rows),
+    )
 
 
 def settings(database_url: str, **overrides: Any) -> Any:
@@ -160,7 +165,7 @@ async def visit(client: TestClient, code: str, agent: str = CHROME, **kw: Any) -
 # -- the redirect -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("network", tracking.NETWORKS)
+@pytest.mark.parametrize("network", tracked_links.NETWORKS)
 async def test_redirect_adds_utm_keeps_the_query_and_records_the_click(
     app: Flywheel,
     client: TestClient,
@@ -236,15 +241,15 @@ async def test_preview_fetchers_are_redirected_and_recorded_as_previews_only(
     rows = await clicks(app)
     assert len(rows) == len(PREVIEWERS) + 1
     assert all(row.is_preview for row in rows)
-    [total] = await counted(app, world, by=())
+    total = await counted(app, world)
     assert (total.clicks, total.previews) == (0, len(PREVIEWERS) + 1)
 
 
 def test_people_are_not_previews() -> None:
     for agent in (CHROME, SAFARI_IPHONE, CUBOT):
-        assert not tracking.is_preview(agent), agent
+        assert not visits.is_preview(agent), agent
     for agent in PREVIEWERS:
-        assert tracking.is_preview(agent), agent
+        assert visits.is_preview(agent), agent
 
 
 async def test_repeat_clicks_within_30_minutes_count_once(
@@ -260,22 +265,22 @@ async def test_repeat_clicks_within_30_minutes_count_once(
     await visit(client, code)
     clock.advance(minutes=10)
     await visit(client, code)
-    [total] = await counted(app, world, by=())
+    total = await counted(app, world)
     assert total.clicks == 1
     clock.advance(minutes=31)
     await visit(client, code)
-    [total] = await counted(app, world, by=())
+    total = await counted(app, world)
     assert total.clicks == 2
     # Another person (another browser) is another visitor.
     await visit(client, code, SAFARI_IPHONE)
-    [total] = await counted(app, world, by=())
+    total = await counted(app, world)
     assert total.clicks == 3
     rows = await clicks(app)
     assert [r.is_repeat for r in rows] == [False, True, True, False, False]
     # The same person on another link (another network) is another click.
     other = await link(app, clock, world, world.post, world.sharer, "email")
     await visit(client, other)
-    [total] = await counted(app, world, by=())
+    total = await counted(app, world)
     assert total.clicks == 4
 
 
@@ -298,7 +303,7 @@ async def test_the_repeat_rule_holds_across_two_web_processes(
         await app.links.clicks.flush()
         clock.advance(minutes=20)
         await visit(other_client, code)  # 10:25
-        [total] = await counted(other, world, by=())
+        total = await counted(other, world)
         assert total.clicks == 1
         rows = await clicks(app)
         assert sorted(r.is_repeat for r in rows) == [False, True, True]
@@ -412,7 +417,7 @@ async def test_forwarded_addresses_count_only_behind_a_trusted_proxy(
             for visitor in ("198.51.100.1", "198.51.100.2"):
                 header = forwarded.format(visitor=visitor)
                 await visit(client, code, headers={"X-Forwarded-For": header})
-            [total] = await counted(app, world, by=())
+            total = await counted(app, world)
             assert total.clicks == expected, (proxies, forwarded)
         finally:
             await client.close()
@@ -446,19 +451,17 @@ async def test_links_are_unique_unguessable_and_the_same_every_time(
         session.add_all(people)
         await session.flush()
         scope = Scope(session, clock, Config(public_base_url=BASE), world.workspace)
-        first = await tracking.links_for(scope, world.post, people, tracking.NETWORKS)
-        again = await tracking.links_for(scope, world.post, people, tracking.NETWORKS)
-        single = await tracking.link_for(scope, world.post, people[7], "x")
-        assert await tracking.links_for(scope, world.post, [], tracking.NETWORKS) == {}
-        url = await tracking.share_url(scope, world.post, people[7], "x")
-    assert len(first) == 250 * len(tracking.NETWORKS)
+        first = await tracked_links.links_for(scope, world.post, people, tracked_links.NETWORKS)
+        again = await tracked_links.links_for(scope, world.post, people, tracked_links.NETWORKS)
+        assert await tracked_links.links_for(scope, world.post, [], tracked_links.NETWORKS) == {}
+    assert len(first) == 250 * len(tracked_links.NETWORKS)
     assert {k: v.code for k, v in first.items()} == {k: v.code for k, v in again.items()}
-    assert single.code == first[(people[7].id or 0, "x")].code
-    assert url == f"{BASE}/r/{single.code}"
+    seventh = first[(people[7].id or 0, "x")].code
+    assert tracked_links.tracked_url(BASE, seventh) == f"{BASE}/r/{seventh}"
     codes = [link.code for link in first.values()]
     assert len(set(codes)) == len(codes)
     for code in codes:
-        assert tracking.valid_code(code)
+        assert tracked_links.valid_code(code)
         assert len(base64.urlsafe_b64decode(code)) * 8 == 96  # random bits in every code
     # 96 random bits: over thousands of codes, every position takes many values.
     for position in range(16):
@@ -478,11 +481,11 @@ async def test_links_never_cross_workspaces(
     async with transaction(app.sessions) as session:
         scope = Scope(session, clock, Config(public_base_url=BASE), acme.workspace)
         with pytest.raises(ValueError, match="workspace"):
-            await tracking.link_for(scope, globex.post, acme.sharer, "linkedin")
+            await tracked_links.links_for(scope, globex.post, [acme.sharer], ["linkedin"])
         with pytest.raises(ValueError, match="workspace"):
-            await tracking.link_for(scope, acme.post, globex.sharer, "linkedin")
+            await tracked_links.links_for(scope, acme.post, [globex.sharer], ["linkedin"])
         with pytest.raises(ValueError, match="networks"):
-            await tracking.link_for(scope, acme.post, acme.sharer, "myspace")
+            await tracked_links.links_for(scope, acme.post, [acme.sharer], ["myspace"])
         # A row that claims one workspace but names another's post leads nowhere.
         crossed = TrackedLink(
             workspace_id=acme.workspace.id or 0,
@@ -497,9 +500,7 @@ async def test_links_never_cross_workspaces(
     assert (await visit(client, own)).status == 302
     rows = await clicks(app)
     assert [(r.workspace_id, r.post_id) for r in rows] == [(globex.workspace.id, globex.post.id)]
-    assert await counted(app, acme, by=()) == [
-        tracking.ClickCount(None, None, None, None, clicks=0, previews=0)
-    ]
+    assert await counted(app, acme) == Count(clicks=0, previews=0)
 
 
 def test_destination_keeps_the_url_and_replaces_utm() -> None:
@@ -514,76 +515,18 @@ def test_destination_keeps_the_url_and_replaces_utm() -> None:
         published_at=datetime(2026, 11, 23, tzinfo=UTC),
         canonical_url="https://blog.acme.test/a%20b?q=x+y&empty=&flag&utm_term=old",
     )
-    assert tracking.destination(post, "email", BASE) == (
+    assert tracked_links.destination(post, "email", BASE) == (
         "https://blog.acme.test/a%20b?q=x+y&empty=&flag"
         "&utm_source=email&utm_medium=employee_advocacy&utm_campaign=zdm"
     )
     post.canonical_url = "https://bücher.example/straße"
-    assert tracking.destination(post, "x", BASE) == (
+    assert tracked_links.destination(post, "x", BASE) == (
         "https://xn--bcher-kva.example/stra%C3%9Fe"
         "?utm_source=x&utm_medium=employee_advocacy&utm_campaign=zdm"
     )
     for unsafe in ("javascript:alert(1)", "https://evil.test/\r\nSet-Cookie: a=b", "/relative"):
         post.canonical_url = unsafe
-        assert tracking.destination(post, "x", BASE) == f"{BASE}/p/{post.public_code}"
-
-
-# -- counts for the digests -------------------------------------------------------------------
-
-
-async def test_click_counts_group_by_post_sharer_network_and_day(
-    app: Flywheel,
-    client: TestClient,
-    clock: FrozenClock,  # type: ignore[type-arg]
-) -> None:
-    clock.set(datetime(2026, 11, 23, 22, 30, tzinfo=UTC))  # Monday evening, UTC
-    world = await seed(app, clock)
-    mine_li = await link(app, clock, world, world.post, world.sharer, "linkedin")
-    mine_x = await link(app, clock, world, world.text_post, world.sharer, "x")
-    theirs = await link(app, clock, world, world.post, world.other, "linkedin")
-    await visit(client, mine_li)
-    await visit(client, mine_li, SAFARI_IPHONE)
-    await visit(client, mine_li, PREVIEWERS[0])
-    await visit(client, mine_x)
-    clock.advance(hours=2)  # Tuesday 00:30 UTC
-    await visit(client, theirs)
-    await visit(client, theirs)  # a repeat
-    day1, day2 = date(2026, 11, 23), date(2026, 11, 24)
-    sharer, other = world.sharer.id, world.other.id
-    post, text_post = world.post.id, world.text_post.id
-    assert await counted(app, world) == sorted(
-        [
-            tracking.ClickCount(post, sharer, "linkedin", day1, clicks=2, previews=1),
-            tracking.ClickCount(post, other, "linkedin", day2, clicks=1, previews=0),
-            tracking.ClickCount(text_post, sharer, "x", day1, clicks=1, previews=0),
-        ],
-        key=lambda c: (c.post_id, c.member_id, c.network, c.day),
-    )
-    by_sharer = await counted(app, world, by=["sharer"])
-    assert [(c.member_id, c.clicks) for c in by_sharer] == [(sharer, 3), (other, 1)]
-    by_network = await counted(app, world, by=["network"])
-    assert [(c.network, c.clicks, c.previews) for c in by_network] == [
-        ("linkedin", 3, 1),
-        ("x", 1, 0),
-    ]
-    assert [(c.day, c.clicks) for c in await counted(app, world, by=["day"])] == [
-        (day1, 3),
-        (day2, 1),
-    ]
-    # Two hours behind UTC, Tuesday's 00:30 click was still Monday.
-    behind = await counted(app, world, by=["day"], utc_offset=timedelta(hours=-2))
-    assert [(c.day, c.clicks) for c in behind] == [(day1, 4)]
-    async with app.sessions() as session:
-        later = await tracking.click_counts(
-            session,
-            world.workspace.id or 0,
-            clock.now() - timedelta(hours=1),
-            clock.now() + timedelta(hours=1),
-            by=["post"],
-        )
-    assert [(c.post_id, c.clicks) for c in later] == [(post, 1)]
-    with pytest.raises(ValueError, match="group by"):
-        await counted(app, world, by=["visitor"])
+        assert tracked_links.destination(post, "x", BASE) == f"{BASE}/p/{post.public_code}"
 
 
 # -- writing clicks ---------------------------------------------------------------------------
@@ -656,7 +599,7 @@ async def test_migration_gives_existing_posts_a_public_code(database_url: str) -
     await upgrade(engine)
     async with engine.connect() as conn:
         [code] = (await conn.execute(text("SELECT public_code FROM post"))).scalars().all()
-    assert tracking.valid_code(code)
+    assert tracked_links.valid_code(code)
     await engine.dispose()
 
 

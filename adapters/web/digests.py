@@ -19,10 +19,10 @@ from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
 from handlers.core.ports import ChartRenderer
-from handlers.impact import digests
-from handlers.impact.digests import Figures
+from handlers.impact import digest_message, digest_page
+from handlers.impact.digest_figures import Figures
 from handlers.requests import demand
-from handlers.sharing import tracking
+from handlers.sharing import tracked_links
 from storage.db import SessionFactory, transaction
 from storage.models import Digest
 
@@ -68,11 +68,11 @@ class DigestPages:
     async def chart(self, request: web.Request) -> web.StreamResponse:
         """The digest's chart as a PNG: drawn once, then served from the row."""
         code = request.match_info["code"]
-        if not tracking.valid_code(code):
+        if not tracked_links.valid_code(code):
             return _not_found()
         try:
             async with self._sessions() as session:
-                digest = await digests.by_code(session, chart=code)
+                digest = await digest_page.by_code(session, chart=code)
             if digest is None or digest.figures is None:
                 return _not_found()
             png = digest.chart_png
@@ -88,12 +88,14 @@ class DigestPages:
         )
 
     async def _draw(self, digest: Digest) -> bytes:
-        figures = digests.figures_of(digest)
+        figures = digest_page.figures_of(digest)
         assert figures is not None
         if self._renderer is None:
             # The import happens in the thread too: it takes a moment, the loop goes on.
             self._renderer = await asyncio.to_thread(self._make_renderer)
-        png = await asyncio.to_thread(self._renderer.render_png, digests.chart_series(figures))
+        png = await asyncio.to_thread(
+            self._renderer.render_png, digest_message.chart_series(figures)
+        )
         async with transaction(self._sessions) as session:
             stored = await session.get(Digest, digest.id)
             if stored is not None and stored.chart_png is None:
@@ -104,15 +106,15 @@ class DigestPages:
     async def page(self, request: web.Request) -> web.StreamResponse:
         """The whole digest, every list in full: the message's "see all"."""
         code = request.match_info["code"]
-        if not tracking.valid_code(code):
+        if not tracked_links.valid_code(code):
             return _not_found()
         try:
             async with self._sessions() as session:
-                digest = await digests.by_code(session, page=code)
-                figures = digests.figures_of(digest) if digest is not None else None
+                digest = await digest_page.by_code(session, page=code)
+                figures = digest_page.figures_of(digest) if digest is not None else None
                 if digest is None or figures is None:
                     return _not_found()
-                names = await digests.names(session, digest.workspace_id, figures)
+                names = await digest_page.names(session, digest.workspace_id, figures)
         except SQLAlchemyError:
             log.exception("digest_page.failed")
             return _unavailable()
@@ -159,7 +161,8 @@ def render_page(f: Figures, names: dict[str, str], *, chart: str) -> str:
         effect.append(f"{this.clicks / this.shares:.1f} clicks per share.")
     if f.median_seconds is not None:
         effect.append(
-            f"Median time from request to published: {e(digests.duration(f.median_seconds))}."
+            "Median time from request to published: "
+            f"{e(digest_message.duration(f.median_seconds))}."
         )
 
     def ranked(title: str, rows: list[str], total: int, head: str) -> str:
@@ -234,7 +237,7 @@ def render_page(f: Figures, names: dict[str, str], *, chart: str) -> str:
 {headline}</table>
 <h2>The network effect</h2>
 <p>{"<br>".join(effect)}</p>
-<img src="{e(chart)}" alt="{e(digests.chart_alt(f))}">
+<img src="{e(chart)}" alt="{e(digest_message.chart_alt(f))}">
 {posts}{sharers}{experts}
 <h2>Wins · {f.wins_total:,}</h2>
 {wins or "<p>No wins logged this week.</p>"}

@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.cache import TTLCache
 from handlers.core.ports import Clock
-from handlers.sharing import share, tracking
+from handlers.sharing import share, tracked_links, visits
 from storage.db import SessionFactory, transaction
 from storage.models import Post
 
@@ -66,7 +66,7 @@ class ClickBuffer:
         # Past this many unwritten visits (a database down for long), the oldest are let go
         # rather than the process running out of memory.
         self._limit = limit
-        self._pending: deque[tracking.Visit] = deque()
+        self._pending: deque[visits.Visit] = deque()
         self._full = asyncio.Event()
         self._stop = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -79,7 +79,7 @@ class ClickBuffer:
         """Visits not yet committed: queued, or in the batch being written."""
         return len(self._pending) + self._writing
 
-    def add(self, visit: tracking.Visit) -> None:
+    def add(self, visit: visits.Visit) -> None:
         """Queue a visit; the writer task starts with the first one."""
         if len(self._pending) >= self._limit:
             self._pending.popleft()
@@ -100,7 +100,7 @@ class ClickBuffer:
                 self._writing = size
                 try:
                     async with transaction(self._sessions) as session:
-                        await tracking.record(session, batch)
+                        await visits.record(session, batch)
                 except Exception as error:
                     # Kept for the next attempt; the database may be back in a second.
                     self._pending.extendleft(reversed(batch))
@@ -155,12 +155,12 @@ class Links:
         self._base = public_base_url
         # Without FLYWHEEL_SECRET_KEY (no platform configured), a key of this process only:
         # visitors are still hashed, but repeats are only recognised until a restart.
-        self._secret = (
-            tracking.visitor_secret(secret_key) if secret_key else secrets.token_bytes(32)
-        )
+        self._secret = visits.visitor_secret(secret_key) if secret_key else secrets.token_bytes(32)
         self._any_proxy = "*" in trusted_proxies
         self._proxies = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies if p != "*"]
-        self._targets: TTLCache[str, tracking.Target] = TTLCache(ttl=CACHE_SECONDS, size=CACHE_SIZE)
+        self._targets: TTLCache[str, tracked_links.Target] = TTLCache(
+            ttl=CACHE_SECONDS, size=CACHE_SIZE
+        )
         self.clicks = ClickBuffer(sessions, interval=flush_interval, batch=batch)
 
     def routes(self) -> list[web.RouteDef]:
@@ -178,7 +178,7 @@ class Links:
     async def redirect(self, request: web.Request) -> web.StreamResponse:
         """302 to the link's destination; the visit is queued, never awaited."""
         code = request.match_info["code"]
-        if not tracking.valid_code(code):
+        if not tracked_links.valid_code(code):
             return _not_found()
         try:
             target = await self._target(code)
@@ -189,10 +189,10 @@ class Links:
             return _not_found()
         user_agent = request.headers.get("User-Agent", "")
         self.clicks.add(
-            tracking.visit(
+            visits.visit(
                 target,
                 at=self._clock.now(),
-                preview=request.method == "HEAD" or tracking.is_preview(user_agent),
+                preview=request.method == "HEAD" or visits.is_preview(user_agent),
                 secret=self._secret,
                 address=self.client_address(request),
                 user_agent=user_agent,
@@ -211,9 +211,9 @@ class Links:
     async def share(self, request: web.Request) -> web.StreamResponse:
         """A share button: record the share, then 302 to the network's filled-in composer."""
         code = request.match_info["code"]
-        if not tracking.valid_code(code):
+        if not tracked_links.valid_code(code):
             return _not_found()
-        preview = request.method == "HEAD" or tracking.is_preview(
+        preview = request.method == "HEAD" or visits.is_preview(
             request.headers.get("User-Agent", "")
         )
         try:
@@ -243,11 +243,11 @@ class Links:
     async def page(self, request: web.Request) -> web.StreamResponse:
         """The read-only page of a text-only post: escaped text, no scripts, nothing loaded."""
         code = request.match_info["code"]
-        if not tracking.valid_code(code):
+        if not tracked_links.valid_code(code):
             return _not_found()
         try:
             async with self._sessions() as session:
-                post = await tracking.public_post(session, code)
+                post = await tracked_links.public_post(session, code)
         except SQLAlchemyError:
             log.exception("links.page_failed")
             return _unavailable()
@@ -292,12 +292,12 @@ class Links:
             return False
         return any(ip in network for network in self._proxies)
 
-    async def _target(self, code: str) -> tracking.Target | None:
+    async def _target(self, code: str) -> tracked_links.Target | None:
         cached = self._targets.get(code)
         if cached is not None:
             return cached
         async with self._sessions() as session:
-            target = await tracking.resolve(session, code, self._base)
+            target = await tracked_links.resolve(session, code, self._base)
         if target is not None:
             self._targets.put(code, target)
         return target

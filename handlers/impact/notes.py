@@ -22,8 +22,8 @@ from handlers.core.messages import Block, Button, Buttons, ContextLine, Message,
 from handlers.core.quiet_hours import zone
 from handlers.core.wording import plural
 from handlers.core.workspace_settings import WorkspaceSettings, load
-from handlers.impact import figures
-from handlers.impact.figures import Period, PersonFigures, RequestOutcome
+from handlers.impact.people import PersonFigures, RequestOutcome, people, request_outcomes
+from handlers.impact.query import Period
 from storage.models import Member
 
 if TYPE_CHECKING:
@@ -121,11 +121,11 @@ def note(
 
 async def send_all(scope: Scope, settings: WorkspaceSettings, period: Period, week: str) -> int:
     """Queue the week's notes; the number queued. Keyed per person and week: sent once."""
-    people = await figures.people(scope.session, scope.workspace_id, period)
+    figures = await people(scope.session, scope.workspace_id, period)
     outcomes: dict[int, list[RequestOutcome]] = {}
-    for outcome in await figures.request_outcomes(scope.session, scope.workspace_id, period):
+    for outcome in await request_outcomes(scope.session, scope.workspace_id, period):
         outcomes.setdefault(outcome.requester_id, []).append(outcome)
-    ids = set(people) | set(outcomes)
+    ids = set(figures) | set(outcomes)
     if not ids:
         return 0
     members = (
@@ -142,7 +142,7 @@ async def send_all(scope: Scope, settings: WorkspaceSettings, period: Period, we
         if member.is_bot or not wants_notes(member, settings):
             continue
         assert member.id is not None
-        message = note(people.get(member.id), outcomes.get(member.id, []), label)
+        message = note(figures.get(member.id), outcomes.get(member.id, []), label)
         if message is None:
             continue
         await scope.send(dm(member.user_id), message, key=f"note:{week}:{member.id}")

@@ -26,9 +26,12 @@ from handlers.core.messages import (
 from handlers.core.quiet_hours import zone
 from handlers.core.wording import plural
 from handlers.core.workspace_settings import load
-from handlers.impact import figures, notes
-from handlers.impact.figures import Period
+from handlers.impact import notes
+from handlers.impact.people import PersonFigures, people
+from handlers.impact.query import Period
+from handlers.impact.totals import weekly_totals
 from handlers.requests import demand
+from handlers.routing.ping_status import ANSWERED
 from storage.models import ContentRequest, Ping
 
 if TYPE_CHECKING:
@@ -56,7 +59,7 @@ async def _count(scope: Scope, query: Any) -> int:
 async def show(ctx: Context, command: Command) -> Reply:
     period = this_week(ctx)
     since = period.start
-    [program] = await figures.weekly_totals(ctx.session, ctx.workspace_id, [period])
+    [program] = await weekly_totals(ctx.session, ctx.workspace_id, [period])
     in_workspace = ContentRequest.workspace_id == ctx.workspace_id
     claimed = await _count(
         ctx, select(func.count()).where(in_workspace, col(ContentRequest.claimed_at) >= since)
@@ -69,12 +72,12 @@ async def show(ctx: Context, command: Command) -> Reply:
         select(func.count()).where(
             Ping.member_id == ctx.member_id,
             col(Ping.answered_at) >= since,
-            col(Ping.status).in_(["claimed", "passed", "declined"]),
+            col(Ping.status).in_(sorted(ANSWERED)),
         ),
     )
-    mine = (await figures.people(ctx.session, ctx.workspace_id, period, ctx.member_id)).get(
+    mine = (await people(ctx.session, ctx.workspace_id, period, ctx.member_id)).get(
         ctx.member_id
-    ) or figures.PersonFigures(member_id=ctx.member_id, user_id=ctx.member.user_id)
+    ) or PersonFigures(member_id=ctx.member_id, user_id=ctx.member.user_id)
     blocks: list[Block] = [
         Header(text="This week so far"),
         Section(

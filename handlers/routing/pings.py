@@ -134,6 +134,46 @@ async def ping(
     expires_at = add_working_time(
         deliver_at, timedelta(hours=settings.ping_timeout_hours), tz, hours
     )
+    record = await add_ping(
+        scope,
+        request,
+        member,
+        round_=round_,
+        reasons=reasons,
+        deliver_at=deliver_at,
+        expires_at=expires_at,
+        suggested_by=suggested_by,
+    )
+    if record is None:
+        return None
+    requester = await member_of(scope, request.requester_id)
+    votes = await demand.vote_counts(scope, [request.id or 0])
+    await scope.send(
+        dm(member.user_id),
+        ping_message(request, requester, votes.get(request.id or 0, 0), reasons),
+        key=f"ping:{record.id}",
+        ref_key=f"ping:{record.id}",
+        not_before=deliver_at,
+    )
+    return record
+
+
+async def add_ping(
+    scope: Scope,
+    request: ContentRequest,
+    member: Member,
+    *,
+    round_: int,
+    reasons: Sequence[str],
+    deliver_at: datetime,
+    expires_at: datetime,
+    suggested_by: Member | None = None,
+) -> Ping | None:
+    """The pending ping asking `member` about `request`; None if they were asked before.
+
+    Only the row: `ping` also sends the question, and the weekly digest's "I'll take it"
+    records a ping its reader answers at once, so that both are claimed by `claim`.
+    """
     inserted = await insert_ignore(
         scope.session,
         Ping.__table__,  # type: ignore[attr-defined]
@@ -153,21 +193,8 @@ async def ping(
     )
     if not inserted:
         return None
-    record = (
-        await scope.session.exec(
-            select(Ping).where(Ping.request_id == request.id, Ping.member_id == member.id)
-        )
-    ).one()
-    requester = await member_of(scope, request.requester_id)
-    votes = await demand.vote_counts(scope, [request.id or 0])
-    await scope.send(
-        dm(member.user_id),
-        ping_message(request, requester, votes.get(request.id or 0, 0), reasons),
-        key=f"ping:{record.id}",
-        ref_key=f"ping:{record.id}",
-        not_before=deliver_at,
-    )
-    return record
+    query = select(Ping).where(Ping.request_id == request.id, Ping.member_id == member.id)
+    return (await scope.session.exec(query)).one()
 
 
 # -- answering a ping --------------------------------------------------------------------

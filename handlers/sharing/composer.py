@@ -15,8 +15,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import quote
 
-NETWORK_LABELS = {"linkedin": "LinkedIn", "x": "X", "email": "email"}
-LINKEDIN_MODES = ("composer", "offsite")
 # Browsers, chat clients and proxies all accept 2,000 characters; Slack's button limit is 3,000.
 MAX_URL = 2000
 # X counts every link as 23 characters, whatever its length, and allows 280 in all.

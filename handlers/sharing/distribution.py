@@ -34,7 +34,8 @@ from handlers.core.messages import Button, Buttons, ContextLine, Message, Sectio
 from handlers.core.ports import AI, NO_AI, Clock
 from handlers.core.quiet_hours import UTC_ZONE, WorkingHours, add_working_time, next_allowed, zone
 from handlers.core.workspace_settings import WorkspaceSettings, load
-from handlers.sharing import captions, share, tracking
+from handlers.sharing import captions, share, tracked_links
+from handlers.sharing.distribution_status import DistributionStatus, move_distribution
 from storage import outbox
 from storage.db import SessionFactory, transaction
 from storage.models import (
@@ -49,7 +50,6 @@ from storage.models import (
 
 log = structlog.get_logger(__name__)
 
-CAPTIONING, PENDING, PLANNED = "captioning", "pending", "planned"
 # Reasons that reach people who did not opt in: they asked, +1'd or wrote it.
 PERSONAL = ("requester", "voter", "author")
 CAP_LOOKAHEAD_DAYS = 30
@@ -63,7 +63,11 @@ async def start(scope: Scope, post: Post, *, author: Member, requester: Member |
             workspace_id=scope.workspace_id,
             post_id=post.id,
             # With AI configured, caption variants for the recipients' roles come first.
-            status=CAPTIONING if scope.config.ai_enabled else PENDING,
+            status=(
+                DistributionStatus.CAPTIONING
+                if scope.config.ai_enabled
+                else DistributionStatus.PENDING
+            ),
             created_at=scope.now,
         )
     )
@@ -121,7 +125,9 @@ class Recipient:
 async def sweep(scope: Scope, ai: AI = NO_AI) -> int:
     """Plan this workspace's pending distributions; how many people they will reach."""
     # Without AI (any more), distributions waiting for caption variants go ahead without.
-    ready = [PENDING] if scope.config.ai_enabled else [PENDING, CAPTIONING]
+    ready = [DistributionStatus.PENDING]
+    if not scope.config.ai_enabled:
+        ready.append(DistributionStatus.CAPTIONING)
     pending = (
         await scope.session.exec(
             select(Distribution)
@@ -138,14 +144,19 @@ async def sweep(scope: Scope, ai: AI = NO_AI) -> int:
     return reached
 
 
-async def plan(scope: Scope, distribution: Distribution, ready: Sequence[str] = (PENDING,)) -> int:
+async def plan(
+    scope: Scope,
+    distribution: Distribution,
+    ready: Sequence[DistributionStatus] = (DistributionStatus.PENDING,),
+) -> int:
     """Who gets the post, when and with which caption, written in this transaction."""
-    claimed = await scope.session.exec(
-        update(Distribution)
-        .where(col(Distribution.id) == distribution.id, col(Distribution.status).in_(list(ready)))
-        .values(status=PLANNED, planned_at=scope.now)
-    )
-    if claimed.rowcount != 1:
+    if not await move_distribution(
+        scope.session,
+        distribution.id,
+        ready,
+        DistributionStatus.PLANNED,
+        planned_at=scope.now,
+    ):
         return 0  # another worker planned it a moment ago
     post = await scope.session.get(Post, distribution.post_id)
     assert post is not None and post.id is not None
@@ -294,7 +305,7 @@ async def _write(
     """Suggestions, tracked links and outbox rows for every recipient, in bulk."""
     if not recipients:
         return
-    links = await tracking.links_for(
+    links = await tracked_links.links_for(
         scope, post, [r.member for r in recipients], share.SHARE_NETWORKS
     )
     rotation = captions.Rotation()
@@ -357,7 +368,7 @@ async def write_variants(
             distribution = (
                 await session.exec(
                     select(Distribution)
-                    .where(Distribution.status == CAPTIONING)
+                    .where(Distribution.status == DistributionStatus.CAPTIONING)
                     .order_by(col(Distribution.id))
                     .limit(1)
                 )
@@ -382,13 +393,12 @@ async def write_variants(
             rules=rules,
         )
         async with transaction(sessions) as session:
-            await session.exec(
-                update(Distribution)
-                .where(
-                    col(Distribution.id) == distribution_id,
-                    col(Distribution.status) == CAPTIONING,
-                )
-                .values(variants=variants, status=PENDING)
+            await move_distribution(
+                session,
+                distribution_id,
+                [DistributionStatus.CAPTIONING],
+                DistributionStatus.PENDING,
+                variants=variants,
             )
         done += 1
     return done

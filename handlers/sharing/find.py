@@ -24,7 +24,7 @@ from handlers.core.markup import md
 from handlers.core.messages import Block, Button, Buttons, ContextLine, Divider, Message, Section
 from handlers.routing.matching import WeightedField
 from handlers.routing.words import terms
-from handlers.sharing import share, tracking
+from handlers.sharing import share, tracked_links
 from storage.models import Post
 
 if TYPE_CHECKING:
@@ -132,7 +132,7 @@ async def find(ctx: Context, command: Command) -> Reply:
     blocks: list[Block] = [Section(text=md("*Approved posts for “{}”*", query))]
     for post_id in found:
         post = posts[post_id]
-        links = await tracking.links_for(ctx, post, [ctx.member], share.SHARE_NETWORKS)
+        links = await tracked_links.links_for(ctx, post, [ctx.member], share.SHARE_NETWORKS)
         mine = {n: links[(ctx.member_id, n)] for n in share.SHARE_NETWORKS}
         blocks += [
             Divider(),

@@ -36,7 +36,7 @@ from handlers.core.messages import (
 from handlers.core.wording import first
 from handlers.core.workspace_settings import load
 from handlers.home import view
-from handlers.sharing import captions, composer, tracking
+from handlers.sharing import captions, composer, tracked_links
 from storage.models import Member, Post, Share, ShareSuggestion, TrackedLink, Workspace
 
 if TYPE_CHECKING:
@@ -66,9 +66,9 @@ REASONS = {
 
 def post_address(post: Post, public_base_url: str) -> str:
     """Where a reader finds the post itself: its URL, or its public page."""
-    if post.canonical_url and tracking.web_address(post.canonical_url):
+    if post.canonical_url and tracked_links.web_address(post.canonical_url):
         return post.canonical_url
-    return tracking.page_url(public_base_url, post)
+    return tracked_links.page_url(public_base_url, post)
 
 
 def headline(post: Post, public_base_url: str) -> Markup:
@@ -154,15 +154,11 @@ def share_message(
     return Message(text=f"Ready to share: {post.title}", blocks=tuple(blocks))
 
 
-def preferences_button() -> Buttons:
-    return Buttons(buttons=(Button(label="Sharing preferences", action=actions.SHARE_PREFS),))
-
-
 async def personal_share(
     scope: Scope, post: Post, member: Member, *, caption: str, reason: str
 ) -> Message:
     """A share message for one person, creating their tracked links on first use."""
-    found = await tracking.links_for(scope, post, [member], SHARE_NETWORKS)
+    found = await tracked_links.links_for(scope, post, [member], SHARE_NETWORKS)
     links = {network: found[(member.id or 0, network)] for network in SHARE_NETWORKS}
     return share_message(
         post,
@@ -215,12 +211,12 @@ async def follow_intent(
     caption = planned or caption_for(post, link.member_id)
     if not preview:
         await _record(session, link, now)
-    tracked = tracking.tracked_url(public_base_url, link.code)
+    tracked = tracked_links.tracked_url(public_base_url, link.code)
     return composer_url(post, link.network, caption, tracked, load(workspace).linkedin_share)
 
 
 async def _intent_link(session: AsyncSession, code: str) -> TrackedLink | None:
-    if not tracking.valid_code(code):
+    if not tracked_links.valid_code(code):
         return None
     query = select(TrackedLink).where(TrackedLink.intent_code == code)
     return (await session.exec(query)).first()
