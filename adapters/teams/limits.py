@@ -25,6 +25,10 @@ log = structlog.get_logger(__name__)
 # to one chat — a form, its answer, a confirmation — goes out in order without a detour.
 MAX_WAIT = 2.0
 
+# Each window is kept this much longer than Teams counts it: a call leaves at its slot but
+# arrives a little later, and one arriving late must still fall outside the window it left.
+MARGIN = 0.1
+
 # Per bot and conversation (chat or channel thread) — Microsoft's published limits.
 CONVERSATION_WINDOWS = (Window(7, 1), Window(8, 2), Window(60, 30), Window(1800, 3600))
 # Per bot and tenant, across every conversation.
@@ -47,10 +51,13 @@ class TeamsLimiter:
         conversation_windows: Sequence[Window] = CONVERSATION_WINDOWS,
         tenant_windows: Sequence[Window] = TENANT_WINDOWS,
         max_wait: float = MAX_WAIT,
+        margin: float = MARGIN,
     ) -> None:
         self.limiter: Limiter = limiter if limiter is not None else MemoryLimiter()
-        self.conversation_windows = tuple(conversation_windows)
-        self.tenant_windows = tuple(tenant_windows)
+        self.conversation_windows = tuple(
+            Window(w.count, w.seconds + margin) for w in conversation_windows
+        )
+        self.tenant_windows = tuple(Window(w.count, w.seconds + margin) for w in tenant_windows)
         self.max_wait = max_wait
 
     def conversation(self, conversation: str, tenant: str) -> Limit:
