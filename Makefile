@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format typecheck bench clean
+.PHONY: run test test-crash lint format typecheck bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,12 @@ run: $(STAMP)
 	$(BIN)/flywheel run
 
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not crash" $(PYTEST_ARGS)
+
+# Real processes killed -9, PostgreSQL restarted, the platform API taken down (a few
+# minutes; needs PostgreSQL, and CI=true or FLYWHEEL_TEST_RESTART_POSTGRES=1 for the restart).
+test-crash: $(STAMP)
+	$(BIN)/python -m pytest -m crash -s tests/test_crash.py $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

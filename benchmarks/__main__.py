@@ -13,7 +13,16 @@ import sys
 from benchmarks import Figures
 
 # Imported only when run, so one benchmark's dependencies never stand in another's way.
-BENCHMARKS = ("startup", "inbound", "outbox", "fanout", "matching", "redirect", "digest")
+BENCHMARKS = (
+    "startup",
+    "inbound",
+    "outbox",
+    "teams",
+    "fanout",
+    "matching",
+    "redirect",
+    "digest",
+)
 
 
 def run(name: str, options: list[str]) -> Figures:

@@ -58,8 +58,11 @@ def _when(rng: random.Random, start: datetime, end: datetime) -> datetime:
     return start + timedelta(seconds=rng.uniform(0, (end - start).total_seconds()))
 
 
-def generate(scale: float) -> dict[str, list[Row]]:
-    """Every row to load, by table, with explicit ids (the workspace is id 1)."""
+def generate(scale: float, clicks: int | None = None) -> dict[str, list[Row]]:
+    """Every row to load, by table, with explicit ids (the workspace is id 1).
+
+    With `clicks`, no click is generated here: PostgreSQL makes that many (`sql_clicks`).
+    """
     rng = random.Random(2026)
     n = {k: max(1, int(v * scale)) for k, v in {
         "members": MEMBERS, "posts": POSTS, "shares": SHARES, "clicks": CLICKS,
@@ -99,12 +102,14 @@ def generate(scale: float) -> dict[str, list[Row]]:
         at = _when(rng, max(published_at[post], SPAN_START), SPAN_END)
         links.append((i, 1, post, member, "linkedin", f"l{i:015d}", at, f"s{i:015d}"))
         shares.append((i, 1, post, member, "linkedin", i, at))
-    clicks: list[Row] = []
-    for i in range(1, n["clicks"] + 1):
+    clicks_rows: list[Row] = []
+    for i in range(1, (n["clicks"] if clicks is None else 0) + 1):
         link, _, post, member, network, _, shared, _ = links[rng.randrange(len(links))]
         at = _when(rng, shared, min(shared + timedelta(days=5), SPAN_END))
         kind = rng.random()
-        clicks.append((i, 1, link, post, member, network, at, kind < 0.10, 0.10 <= kind < 0.15))
+        clicks_rows.append(
+            (i, 1, link, post, member, network, at, kind < 0.10, 0.10 <= kind < 0.15)
+        )
     wins = [
         (i, 1, rng.randint(1, n["members"]), rng.randint(1, n["posts"]), "deal", f"Account {i}",
          f"Won deal {i} after sharing the guide", rng.randint(1000, 90000),
@@ -124,7 +129,7 @@ def generate(scale: float) -> dict[str, list[Row]]:
         "post": posts,
         "tracked_link": links,
         "share": shares,
-        "click": clicks,
+        "click": clicks_rows,
         "win": wins,
         "vote": [(i, 1, r, m, SPAN_START) for i, (r, m) in enumerate(votes, 1)],
     }
@@ -215,6 +220,27 @@ def load_postgres(conninfo: dict[str, Any], schema: str, data: dict[str, list[Ro
             )
 
 
+SQL_CLICKS = """
+INSERT INTO click (id, workspace_id, link_id, post_id, member_id, network, at, is_preview,
+                   is_repeat, visitor)
+SELECT s.g, 1, l.id, l.post_id, l.member_id, l.network,
+       least(l.created_at + s.r2 * interval '5 days', %(end)s), s.r < 0.10,
+       s.r >= 0.10 AND s.r < 0.15, 'v'
+FROM (SELECT g, 1 + floor(random() * %(links)s)::int AS link, random() AS r, random() AS r2
+      FROM generate_series(1, %(n)s) AS g) AS s
+JOIN tracked_link AS l ON l.id = s.link
+"""
+
+
+def sql_clicks(conninfo: dict[str, Any], schema: str, count: int, links: int) -> None:
+    """`count` visits made by PostgreSQL itself (generate_series), shaped as `generate`'s:
+    each on a random link within five days of its share, 10% previews, 5% repeats."""
+    with psycopg.connect(**conninfo) as conn:
+        conn.execute(f'SET search_path TO "{schema}"')
+        conn.execute(SQL_CLICKS, {"n": count, "links": links, "end": SPAN_END})
+        conn.execute("SELECT setval(pg_get_serial_sequence('click', 'id'), %s)", (count,))
+
+
 def analyse_postgres(conninfo: dict[str, Any], schema: str) -> None:
     with psycopg.connect(**conninfo) as conn:
         conn.execute(f'SET search_path TO "{schema}"')
@@ -222,7 +248,9 @@ def analyse_postgres(conninfo: dict[str, Any], schema: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def database(postgres: bool, data: dict[str, list[Row]]) -> AsyncIterator[str]:
+async def database(
+    postgres: bool, data: dict[str, list[Row]], clicks: int | None = None
+) -> AsyncIterator[str]:
     """A migrated database holding `data`: a temporary SQLite file, or a PostgreSQL schema."""
     from storage.db import create_engine
     from storage.migrate import upgrade
@@ -260,6 +288,9 @@ async def database(postgres: bool, data: dict[str, list[Row]]) -> AsyncIterator[
         ).render_as_string(hide_password=False)
         await migrate(rendered, BEFORE_TALLY)
         await asyncio.to_thread(load_postgres, conninfo, schema, data)
+        if clicks is not None:
+            links = len(data["tracked_link"])
+            await asyncio.to_thread(sql_clicks, conninfo, schema, clicks, links)
         await migrate(rendered)
         await asyncio.to_thread(analyse_postgres, conninfo, schema)
         yield rendered
@@ -280,15 +311,15 @@ def _bound(value: datetime, postgres: bool) -> Any:
     return value if postgres else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-async def measure(postgres: bool, rounds: int, scale: float) -> Figures:
+async def measure(postgres: bool, rounds: int, scale: float, clicks: int | None = None) -> Figures:
     from handlers.core.workspace_settings import WorkspaceSettings
     from handlers.impact import digest_figures, digest_message
     from storage.db import create_engine, session_factory
 
     started = time.perf_counter()
-    data = generate(scale)
+    data = generate(scale, clicks)
     generated = time.perf_counter() - started
-    async with database(postgres, data) as url:
+    async with database(postgres, data, clicks) as url:
         loaded = time.perf_counter() - started - generated
         engine = create_engine(url)
         sessions = session_factory(engine)
@@ -319,7 +350,7 @@ async def measure(postgres: bool, rounds: int, scale: float) -> Figures:
         "database": "postgresql" if postgres else "sqlite",
         "rows: members / posts / shares / clicks": (
             f"{len(data['member']):,} / {len(data['post']):,} / {len(data['share']):,} / "
-            f"{len(data['click']):,}"
+            f"{clicks if clicks is not None else len(data['click']):,}"
         ),
         "generate + bulk load, s": round(generated + loaded, 1),
         "floor (raw SQL aggregate), median s": floor,
@@ -344,9 +375,46 @@ def main(argv: Sequence[str] | None = None) -> Figures:
     parser.add_argument(
         "--scale", type=float, default=1.0, help="fraction of the full sizes (1.0: the full run)"
     )
+    parser.add_argument(
+        "--clicks",
+        default=None,
+        metavar="N,N,…",
+        help="with --postgres: the digest at each of these click counts, the clicks made by "
+        "PostgreSQL itself (generate_series), e.g. 1000000,3000000,10000000; growth is "
+        "reported against the first",
+    )
     args = parser.parse_args(list(argv or []))
+    if args.clicks:
+        if not args.postgres:
+            parser.error("--clicks needs --postgres")
+        return growth([int(n) for n in args.clicks.split(",")], args.rounds)
     figures = asyncio.run(measure(args.postgres, args.rounds, args.scale))
     report("digest-postgres" if args.postgres else "digest-sqlite", figures)
+    return figures
+
+
+def growth(sizes: list[int], rounds: int) -> Figures:
+    """The digest on PostgreSQL at each click count; time ratios against the smallest, and
+    the process's peak memory (the digest reads rollups, never the clicks themselves)."""
+    import resource
+
+    figures: Figures = {"database": "postgresql"}
+    first: tuple[int, float, float] | None = None
+    for size in sizes:
+        run = asyncio.run(measure(True, rounds, 1.0, size))
+        build, floor = run["digest build, median s"], run["floor (raw SQL aggregate), median s"]
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"  {size:>10,} clicks: build {build:.3f} s, floor {floor:.3f} s", flush=True)
+        first = first or (size, build, floor)
+        figures[f"{size:,} clicks: digest build, median s"] = round(build, 3)
+        figures[f"{size:,} clicks: raw aggregate floor, median s"] = round(floor, 3)
+        figures[f"{size:,} clicks: build ÷ floor"] = round(build / floor, 3)
+        figures[f"{size:,} clicks: build ÷ build at {first[0]:,}"] = round(build / first[1], 2)
+        figures[f"{size:,} clicks: floor ÷ floor at {first[0]:,}"] = round(floor / first[2], 2)
+        figures[f"{size:,} clicks: same counts as the floor"] = run["same counts as the floor"]
+        figures[f"{size:,} clicks: generate + load + backfill, s"] = run["generate + bulk load, s"]
+        figures[f"peak RSS of this process after {size:,} (MB)"] = round(peak, 1)
+    report("digest-growth", figures)
     return figures
 
 

@@ -163,14 +163,87 @@ async def measure(count: int, limit: float, postgres: bool, concurrency: int) ->
     }
 
 
+async def plan_only(count: int, postgres: bool) -> dict[str, float]:
+    """Seed `count` recipients and plan the fan-out; seconds and peak memory growth (MB)."""
+    clock = SystemClock()
+    async with database(postgres) as url:
+        engine = create_engine(url)
+        sessions = session_factory(engine)
+        try:
+            workspace_id = await seed(sessions, count, clock)
+            rss_before = peak_rss_mb()
+            planning = Stopwatch()
+            async with transaction(sessions) as session:
+                workspace = await session.get(Workspace, workspace_id)
+                assert workspace is not None
+                planned = await distribution.sweep(Scope(session, clock, Config(), workspace))
+            seconds = planning()
+            assert planned == count, (planned, count)
+        finally:
+            await engine.dispose()
+    return {"seconds": seconds, "peak_growth_mb": peak_rss_mb() - rss_before}
+
+
+def growth(sizes: list[int], postgres: bool) -> Figures:
+    """Each size planned in a fresh process (peak memory is per process); ratios to the
+    smallest, which is the baseline: linear growth is a time ratio equal to the size ratio."""
+    import json
+    import subprocess
+    import sys
+
+    runs: dict[int, dict[str, float]] = {}
+    for size in sizes:
+        command = [sys.executable, "-m", "benchmarks.fanout", "--plan-only", "--count", str(size)]
+        output = subprocess.run(
+            command + (["--postgres"] if postgres else []),
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        runs[size] = json.loads(output.strip().splitlines()[-1])
+        print(f"  {size:>7} recipients: {runs[size]}", flush=True)
+    base = sizes[0]
+    figures: Figures = {"database": "postgresql" if postgres else "sqlite"}
+    for size in sizes:
+        run = runs[size]
+        figures[f"{size:,}: planning (s)"] = round(run["seconds"], 2)
+        figures[f"{size:,}: peak memory growth while planning (MB)"] = round(
+            run["peak_growth_mb"], 1
+        )
+        figures[f"{size:,}: size ÷ {base:,}"] = size / base
+        figures[f"{size:,}: time ÷ {base:,}'s"] = round(run["seconds"] / runs[base]["seconds"], 2)
+        figures[f"{size:,}: time per recipient ÷ {base:,}'s"] = round(
+            (run["seconds"] / size) / (runs[base]["seconds"] / base), 2
+        )
+    return figures
+
+
 def main(argv: list[str] | None = None) -> Figures:
     parser = argparse.ArgumentParser(prog="python -m benchmarks fanout", description=__doc__)
     parser.add_argument("--count", type=int, default=5_000, help="recipients (5,000)")
     parser.add_argument("--limit", type=float, default=50.0, help="API calls/s allowed (50)")
     parser.add_argument("--concurrency", type=int, default=8, help="calls in flight (8)")
     parser.add_argument("--postgres", action="store_true", help="use PostgreSQL")
+    parser.add_argument(
+        "--growth",
+        default=None,
+        metavar="N,N,…",
+        help="plan fan-outs of these sizes (each in a fresh process, nothing sent) and report "
+        "how time and peak memory grow, e.g. 1000,10000,50000",
+    )
+    parser.add_argument("--plan-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     logs.configure("WARNING")
+    if args.plan_only:
+        import json
+
+        print(json.dumps(asyncio.run(plan_only(args.count, args.postgres))))
+        return {}
+    if args.growth:
+        sizes = [int(n) for n in args.growth.split(",")]
+        figures = growth(sizes, args.postgres)
+        report("fanout-growth", figures)
+        return figures
     logging.getLogger("slack_sdk").setLevel(logging.ERROR)
     print(f"fanout: a post to {args.count} people at {args.limit:g} calls/s")
     figures = asyncio.run(measure(args.count, args.limit, args.postgres, args.concurrency))

@@ -224,16 +224,109 @@ def busiest_second(times: list[float]) -> int:
     return best
 
 
+async def measure_workers(
+    count: int, limit: float, rate: float, workers: int, concurrency: int, redis_url: str | None
+) -> Figures:
+    """`workers` real `flywheel worker` processes on one PostgreSQL sending `count` DMs."""
+    from testing.processes import BOT_TOKEN, SIGNING_SECRET, processes
+
+    clock = SystemClock()
+    fake = FakeSlack(rate_limit=limit)
+    await fake.start()
+    env = {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": fake.url,
+        "FLYWHEEL_OUTBOX_RATE": str(rate),
+        "FLYWHEEL_OUTBOX_CONCURRENCY": str(concurrency),
+        "LOG_LEVEL": "WARNING",
+        **({"REDIS_URL": redis_url} if redis_url else {}),
+    }
+    with tempfile.TemporaryDirectory(prefix="flywheel-bench-") as folder:
+        async with database(True) as url:
+            engine = create_engine(url)
+            try:
+                await queue_dms(engine, count, clock)
+                elapsed = Stopwatch()
+                async with processes(Path(folder), url, **env) as group:
+                    running = [await group.start("worker") for _ in range(workers)]
+                    last_report = 0.0
+                    while (left := await unfinished(engine)) > 0:
+                        if elapsed() - last_report >= 10:
+                            last_report = elapsed()
+                            print(f"  {elapsed():6.1f} s  {count - left:>6} sent", flush=True)
+                        await asyncio.sleep(0.2)
+                    wall = elapsed()
+                    for worker in running:
+                        await worker.terminate()
+                statuses = await by_status(engine)
+            finally:
+                await engine.dispose()
+                await fake.close()
+    delivery = Delivery.of(fake, {user_id(i) for i in range(count)}, statuses)
+    limited = len(fake.calls_to("chat.postMessage:limited"))
+    calls = len(delivery.times) + limited
+    fraction = delivery.achieved / limit
+    return {
+        "database": "postgresql",
+        "limits kept in": "redis" if redis_url else "postgresql",
+        "worker processes": workers,
+        "messages queued": count,
+        "API limit (calls/s, baseline)": limit,
+        "FLYWHEEL_OUTBOX_RATE of each worker (shared)": rate,
+        "achieved together (calls/s)": round(delivery.achieved, 2),
+        "achieved / limit": round(fraction, 3),
+        "target ≥ 0.9": verdict(fraction, TARGET_FRACTION),
+        "429 answers": limited,
+        "429 answers / calls": round(limited / calls, 4) if calls else 0.0,
+        "target ≤ 0.01": verdict(limited / calls if calls else 0.0, 0.01, at_most=True),
+        "lost": delivery.lost,
+        "duplicated": delivery.duplicated,
+        "busiest second at the API (calls)": busiest_second(delivery.times),
+        "rows by status": dict(statuses),
+        "wall time (s)": round(wall, 1),
+    }
+
+
 def main(argv: list[str] | None = None) -> Figures:
     parser = argparse.ArgumentParser(prog="python -m benchmarks outbox", description=__doc__)
     parser.add_argument("--count", type=int, default=10_000, help="DMs to queue (10,000)")
     parser.add_argument("--limit", type=float, default=50.0, help="API calls/s allowed (50)")
     parser.add_argument("--concurrency", type=int, default=8, help="calls in flight (8)")
     parser.add_argument("--postgres", action="store_true", help=f"use {POSTGRES_URL}")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="start N real `flywheel worker` processes on PostgreSQL instead of a dispatcher "
+        "in this process (their limits shared through PostgreSQL, or Redis with --redis)",
+    )
+    parser.add_argument("--redis", default=None, metavar="URL", help="REDIS_URL for --workers")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="FLYWHEEL_OUTBOX_RATE of the --workers (0.95 × --limit: room for the jitter "
+        "between a process's send slot and the call's arrival at the API)",
+    )
     args = parser.parse_args(argv)
     logs.configure("WARNING")
     logging.getLogger("slack_sdk").setLevel(logging.ERROR)
     print(f"outbox: {args.count} DMs at {args.limit:g} calls/s (≈{args.count / args.limit:.0f} s)")
+    if args.workers:
+        print(f"  with {args.workers} worker processes")
+        figures = asyncio.run(
+            measure_workers(
+                args.count,
+                args.limit,
+                args.rate or 0.95 * args.limit,
+                args.workers,
+                args.concurrency,
+                args.redis,
+            )
+        )
+        report(f"outbox-{args.workers}-workers", figures)
+        return figures
     figures = asyncio.run(measure(args.count, args.limit, args.postgres, args.concurrency))
     report("outbox", figures)
     return figures

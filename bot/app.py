@@ -5,17 +5,20 @@ from __future__ import annotations
 import asyncio
 import signal
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import structlog
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.limits import Limiter
 from adapters.web import Links
 from adapters.web.digests import DigestPages
 from bot import housekeeping
 from bot.dispatcher import Dispatcher
 from bot.flows import build_router
+from bot.limits import build_limiter
 from bot.scheduler import Scheduler, Sweeper
 from bot.settings import Settings
 from bot.web import create_app
@@ -45,6 +48,7 @@ class Flywheel:
     clock: Clock
     router: Router
     dispatcher: Dispatcher
+    limiter: Limiter
     sweeper: Sweeper
     links: Links
     slack: SlackAdapter | None = None
@@ -63,7 +67,11 @@ class Flywheel:
         if self.teams is not None:
             routes += self.teams.routes()
             ack_routes["/api/messages"] = "teams"
-        return create_app(self.engine, self.sessions, routes, ack_routes)
+        return create_app(self.engine, self.sessions, routes, ack_routes, self.clock)
+
+    def health_app(self) -> web.Application:
+        """Health, readiness and metrics only: what a `flywheel worker` serves, if asked."""
+        return create_app(self.engine, self.sessions, [], {}, self.clock)
 
     def add_sender(self, sender: Sender) -> None:
         self.dispatcher.senders[sender.platform] = sender
@@ -79,6 +87,7 @@ class Flywheel:
             closing = getattr(client, "close", None)
             if closing is not None:
                 await closing()
+        await self.limiter.close()
         await self.engine.dispose()
 
 
@@ -92,6 +101,7 @@ def build(
     clock = clock or SystemClock()
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
+    limiter = build_limiter(settings, engine)
     dispatcher = Dispatcher(
         engine,
         sessions,
@@ -100,6 +110,8 @@ def build(
         rate=settings.flywheel_outbox_rate,
         max_attempts=settings.flywheel_outbox_max_attempts,
         concurrency=settings.flywheel_outbox_concurrency,
+        limiter=limiter,
+        lease=timedelta(seconds=settings.flywheel_outbox_lease_seconds),
     )
     ai = settings.openai_api_key is not None
     config = Config(admins=settings.admins, public_base_url=settings.base_url, ai_enabled=ai)
@@ -123,7 +135,9 @@ def build(
         trusted_proxies=settings.trusted_proxies,
         flush_interval=settings.flywheel_click_flush_seconds,
     )
-    flywheel = Flywheel(settings, engine, sessions, clock, router, dispatcher, sweeper, links)
+    flywheel = Flywheel(
+        settings, engine, sessions, clock, router, dispatcher, limiter, sweeper, links
+    )
     flywheel.digests = DigestPages(sessions)
     if settings.slack_configured:
         from adapters.slack import SlackAdapter
@@ -138,6 +152,7 @@ def build(
             settings,
             router,
             credentials_factory=teams_credentials,
+            limiter=limiter,
         )
         flywheel.add_sender(flywheel.teams.sender)
     return flywheel
@@ -178,6 +193,12 @@ async def run(flywheel: Flywheel, *, serve: bool = True, work: bool = True) -> N
             site = web.TCPSite(runner, flywheel.settings.host, flywheel.settings.port)
             await site.start()
             log.info("web.listening", host=flywheel.settings.host, port=flywheel.settings.port)
+        elif flywheel.settings.flywheel_metrics_port is not None:
+            runner = web.AppRunner(flywheel.health_app(), access_log=None)
+            await runner.setup()
+            port = flywheel.settings.flywheel_metrics_port
+            await web.TCPSite(runner, flywheel.settings.host, port).start()
+            log.info("metrics.listening", host=flywheel.settings.host, port=port)
         if flywheel.slack is not None:
             await flywheel.slack.start()
         if work:

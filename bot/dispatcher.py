@@ -14,12 +14,17 @@ import random
 import socket
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 
 import structlog
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from adapters.limits import Limit, Limiter, LimiterUnavailable, rate
+from adapters.limits.memory import MemoryLimiter
 from bot import metrics
 from handlers.core.ports import Clock, Delivery, PermanentError, RateLimited, Sender, TransientError
 from storage import outbox
@@ -34,41 +39,32 @@ LEASE = timedelta(seconds=60)
 LEASE_MARGIN = timedelta(seconds=5)
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 300.0
+# A send slot further off than this is not waited for in place: the row goes back to the
+# outbox for then, and the dispatcher's hands are free for other workspaces.
+MAX_SLOT_WAIT = 10.0
+# A send woken this much after its slot takes a new one (at most SLOT_TRIES slots in all).
+LATE = 0.05
+SLOT_TRIES = 3
+# When the store of the shared limits cannot be reached, rows are tried again this much later.
+LIMITS_RETRY = 5.0
+# While a platform fails every send (an outage), its workspace pauses this long at least and
+# at most, growing with the outage, and the failures use up no message's attempts.
+OUTAGE_PAUSE_MIN = 1.0
+OUTAGE_PAUSE_MAX = 30.0
 
 
-class TokenBucket:
-    """`rate` sends per second, `burst` at once; `pause` obeys a platform's Retry-After.
+@dataclass
+class Outage:
+    """A workspace whose sends have all failed since `started` (monotonic seconds).
 
-    The default burst of one makes `rate` a ceiling in every one-second window rather than
-    an average: platforms count calls in sliding windows, and time saved up during a lull
-    and spent at once is what earns a 429 (and a whole Retry-After of silence).
+    One message failing on its own is that message's problem and uses up its attempts; once
+    a second one fails with no success in between, the platform is down, and no message
+    should be given up for it.
     """
 
-    def __init__(self, rate: float, burst: float = 1.0) -> None:
-        self.rate = rate
-        self.capacity = burst
-        self.tokens = self.capacity
-        self.updated = time.monotonic()
-        self.paused_until = 0.0
-        self._lock = asyncio.Lock()
-
-    async def acquire(self) -> None:
-        async with self._lock:
-            while True:
-                now = time.monotonic()
-                if now < self.paused_until:
-                    await asyncio.sleep(self.paused_until - now)
-                    continue
-                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-                self.updated = now
-                if self.tokens >= 1:
-                    self.tokens -= 1
-                    return
-                await asyncio.sleep((1 - self.tokens) / self.rate)
-
-    def pause(self, seconds: float) -> None:
-        self.paused_until = max(self.paused_until, time.monotonic() + seconds)
-        self.tokens = 0
+    started: float
+    first_row: int
+    confirmed: bool = False
 
 
 def backoff(attempt: int) -> float:
@@ -90,6 +86,8 @@ class Dispatcher:
         max_attempts: int = 8,
         concurrency: int = 8,
         poll_interval: float = 0.5,
+        limiter: Limiter | None = None,
+        lease: timedelta = LEASE,
     ) -> None:
         self.engine = engine
         self.sessions = sessions
@@ -99,8 +97,12 @@ class Dispatcher:
         self.max_attempts = max_attempts
         self.concurrency = concurrency
         self.poll_interval = poll_interval
+        self.limiter: Limiter = limiter if limiter is not None else MemoryLimiter()
+        self.lease = lease
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
-        self._buckets: dict[int, TokenBucket] = {}
+        self._outages: dict[int, Outage] = {}
+        self._limits_down = False
+        self._database_down = False
         self._workspaces: dict[int, tuple[str, str]] = {}
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -112,10 +114,18 @@ class Dispatcher:
 
     async def run(self) -> None:
         """Send until `stop()`; in-flight sends finish before it returns."""
-        log.info("dispatcher.started", worker=self.worker_id, rate=self.rate)
+        log.info(
+            "dispatcher.started", worker=self.worker_id, rate=self.rate, limits=self.limiter.store
+        )
         while not self._stopping.is_set():
             try:
                 await self._pump(until_idle=False)
+            except (DBAPIError, OSError) as error:
+                # The database restarting, say: said once, then tried again until it answers.
+                if not self._database_down:
+                    log.warning("dispatcher.database_unavailable", error=_short(error))
+                self._database_down = True
+                await self._wait(listen=False, within=max(1.0, self.poll_interval))
             except Exception:
                 log.exception("dispatcher.cycle_failed")
                 await self._wait(listen=True, within=self.poll_interval)
@@ -173,10 +183,13 @@ class Dispatcher:
                         worker=self.worker_id,
                         now=self.clock.now(),
                         limit=limit,
-                        lease=LEASE,
+                        lease=self.lease,
                         exclude_workspaces=busy,
                         platforms=list(self.senders),
                     )
+                    if self._database_down:
+                        log.info("dispatcher.database_available")
+                        self._database_down = False
                     claims += 1
                     claimed = len(rows)
                     handled += claimed
@@ -225,9 +238,11 @@ class Dispatcher:
                 row, f"no sender configured for platform {platform!r}", platform, bound
             )
             return
-        bucket = self._bucket(row.workspace_id)
-        if not await self._token(bucket) or self.clock.now() >= row.claimed_until - LEASE_MARGIN:
-            # Shutting down, or the lease is about to lapse: hand the row back untried.
+        limit = rate(f"{platform}:{external_id}:workspace", self.rate, f"{platform}_workspace")
+        if not await self._slot(row, limit):
+            return  # handed back untried
+        if self.clock.now() >= row.claimed_until - LEASE_MARGIN:
+            # The send could outlive the lease, and another dispatcher could send it too.
             await self._retry(row, 0, None, counts=False)
             return
         try:
@@ -243,25 +258,31 @@ class Dispatcher:
                 started = time.perf_counter()
                 landed = await sender.send(delivery)
             metrics.OUTBOX_SEND_SECONDS.labels(platform).observe(time.perf_counter() - started)
+        except LimiterUnavailable as error:
+            # A platform's own limits (Teams' conversations) out of reach: not sent, not failed.
+            await self._limits_unavailable(row, error)
         except RateLimited as limited:
             # A limit on one conversation (Teams counts per chat) leaves the workspace's
             # other conversations alone; only a workspace-wide limit pauses them all.
             if limited.workspace_wide:
-                bucket.pause(limited.retry_after)
+                await self._block(limit, limited.retry_after)
             metrics.OUTBOX_RATE_LIMITED.labels(platform).inc()
             bound.info("outbox.rate_limited", retry_after=limited.retry_after)
             await self._retry(row, limited.retry_after, str(limited), counts=False)
         except TransientError as error:
-            await self._transient(row, str(error), platform, bound)
+            await self._transient(row, str(error), platform, bound, limit)
         except PermanentError as error:
+            self._outages.pop(row.workspace_id, None)
             await self._fail(row, str(error), platform, bound)
         except Exception as error:
             # A sender bug (a payload it cannot render, say) must not leave the row leased
             # and retried forever: it counts as an attempt, and ends as `failed` with the reason.
             bound.exception("outbox.send_crashed")
-            await self._transient(row, f"{type(error).__name__}: {error}", platform, bound)
+            await self._transient(row, f"{type(error).__name__}: {error}", platform, bound, None)
         else:
-            async with transaction(self.sessions) as session:
+            self._recovered(row.workspace_id, bound)
+
+            async def sent(session: AsyncSession) -> None:
                 await outbox.mark_sent(
                     session,
                     row,
@@ -270,20 +291,94 @@ class Dispatcher:
                     channel=landed.channel,
                     message_id=landed.message_id,
                 )
+
+            await self._write_back(row, sent, bound)
             metrics.OUTBOX_SENT.labels(platform).inc()
 
-    async def _token(self, bucket: TokenBucket) -> bool:
-        """Wait for the workspace's next send slot; False when `stop()` came first."""
-        if self._stopping.is_set():
-            return False
-        acquire = asyncio.create_task(bucket.acquire())
-        stopping = asyncio.create_task(self._stopping.wait())
-        await asyncio.wait((acquire, stopping), return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
-        if acquire.done() and not self._stopping.is_set():
-            return True
-        acquire.cancel()
-        return False
+    async def _slot(self, row: outbox.Claimed, limit: Limit) -> bool:
+        """Reserve the workspace's next send slot and wait for it.
+
+        False, with the row handed back, when the slot is further off than MAX_SLOT_WAIT or
+        the limits' store is out of reach; False as well when `stop()` comes first.
+        """
+        loop = asyncio.get_running_loop()
+        for _ in range(SLOT_TRIES):
+            if self._stopping.is_set():
+                await self._retry(row, 0, None, counts=False)
+                return False
+            try:
+                slot = await self.limiter.reserve([limit], MAX_SLOT_WAIT)
+            except LimiterUnavailable as error:
+                await self._limits_unavailable(row, error)
+                return False
+            if self._limits_down:
+                log.info("outbox.limits_available", store=self.limiter.store)
+                self._limits_down = False
+            if not slot.reserved:
+                await self._retry(row, slot.wait, None, counts=False)
+                return False
+            due = loop.time() + slot.wait
+            if slot.wait > 0:
+                stopping = asyncio.create_task(self._stopping.wait())
+                try:
+                    await asyncio.wait((stopping,), timeout=slot.wait)
+                finally:
+                    stopping.cancel()
+                if self._stopping.is_set():
+                    await self._retry(row, 0, None, counts=False)
+                    return False
+            if loop.time() - due <= LATE:
+                return True
+            # Woken late (a busy machine): sent now, it would land among the sends of later
+            # slots and crowd the platform's window. A new slot keeps the spacing.
+        return True
+
+    async def _limits_unavailable(self, row: outbox.Claimed, error: LimiterUnavailable) -> None:
+        """Nothing is sent without limits: the row waits, and the outage is said once."""
+        if not self._limits_down:
+            log.warning(
+                "outbox.limits_unavailable",
+                store=self.limiter.store,
+                error=str(error),
+                note=f"nothing is sent until it answers; rows are tried every {LIMITS_RETRY:g} s",
+            )
+            self._limits_down = True
+        await self._retry(row, LIMITS_RETRY, f"send limits unavailable: {error}", counts=False)
+
+    async def _block(self, limit: Limit, seconds: float) -> None:
+        """Pause the workspace for everyone who shares the limits."""
+        try:
+            await self.limiter.block(limit, seconds)
+        except LimiterUnavailable as error:
+            log.warning("outbox.pause_not_shared", error=str(error))
+
+    def _recovered(self, workspace_id: int, bound: structlog.typing.FilteringBoundLogger) -> None:
+        outage = self._outages.pop(workspace_id, None)
+        if outage is not None and outage.confirmed:
+            bound.info("outbox.platform_back", down_for=round(time.monotonic() - outage.started, 1))
+
+    async def _write_back(
+        self,
+        row: outbox.Claimed,
+        write: Callable[[AsyncSession], Awaitable[None]],
+        bound: structlog.typing.FilteringBoundLogger,
+    ) -> None:
+        """Record a row's outcome, trying again while the database is away (a restart), for as
+        long as the row's lease lasts: a send recorded late is not sent twice."""
+        deadline = time.monotonic() + (row.claimed_until - self.clock.now()).total_seconds()
+        pause = 0.25
+        while True:
+            try:
+                async with transaction(self.sessions) as session:
+                    await write(session)
+                return
+            except (DBAPIError, OSError) as error:
+                if time.monotonic() + pause >= deadline - LEASE_MARGIN.total_seconds():
+                    bound.error("outbox.outcome_unrecorded", error=_short(error))
+                    raise
+                bound.warning("outbox.outcome_delayed", error=_short(error), retry_in=pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 5.0)
 
     async def _transient(
         self,
@@ -291,7 +386,22 @@ class Dispatcher:
         error: str,
         platform: str,
         bound: structlog.typing.FilteringBoundLogger,
+        limit: Limit | None,
     ) -> None:
+        now = time.monotonic()
+        outage = self._outages.get(row.workspace_id)
+        if outage is None:
+            self._outages[row.workspace_id] = Outage(now, row.id)
+        elif limit is not None and (outage.confirmed or row.id != outage.first_row):
+            # Another message failed too, with nothing sent in between: the platform is down.
+            # The workspace pauses for everyone, and no message uses up an attempt on it.
+            if not outage.confirmed:
+                bound.warning("outbox.platform_down", error=error)
+                outage.confirmed = True
+            pause = min(OUTAGE_PAUSE_MAX, max(OUTAGE_PAUSE_MIN, now - outage.started))
+            await self._block(limit, pause)
+            await self._retry(row, pause + random.uniform(0, 1), error, counts=False)
+            return
         if row.attempts >= self.max_attempts:
             await self._fail(
                 row, f"gave up after {row.attempts} attempts: {error}", platform, bound
@@ -336,7 +446,7 @@ class Dispatcher:
     async def _retry(
         self, row: outbox.Claimed, delay: float, error: str | None, counts: bool = True
     ) -> None:
-        async with transaction(self.sessions) as session:
+        async def later(session: AsyncSession) -> None:
             await outbox.reschedule(
                 session,
                 row,
@@ -345,6 +455,8 @@ class Dispatcher:
                 error=error,
                 counts_as_attempt=counts,
             )
+
+        await self._write_back(row, later, log.bind(outbox_id=row.id))
 
     async def _fail(
         self,
@@ -355,14 +467,11 @@ class Dispatcher:
     ) -> None:
         bound.error("outbox.failed", error=error)
         metrics.OUTBOX_FAILED.labels(platform).inc()
-        async with transaction(self.sessions) as session:
+
+        async def failed(session: AsyncSession) -> None:
             await outbox.mark_failed(session, row, worker=self.worker_id, error=error)
 
-    def _bucket(self, workspace_id: int) -> TokenBucket:
-        bucket = self._buckets.get(workspace_id)
-        if bucket is None:
-            bucket = self._buckets[workspace_id] = TokenBucket(self.rate)
-        return bucket
+        await self._write_back(row, failed, bound)
 
     async def _workspace(self, workspace_id: int) -> tuple[str, str]:
         known = self._workspaces.get(workspace_id)
@@ -372,6 +481,11 @@ class Dispatcher:
             assert workspace is not None, f"outbox row for unknown workspace {workspace_id}"
             known = self._workspaces[workspace_id] = (workspace.platform, workspace.external_id)
         return known
+
+
+def _short(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"[:200]
 
 
 def _settled(

@@ -37,3 +37,33 @@ OUTBOX_RATE_LIMITED = Counter(
 OUTBOX_SEND_SECONDS = Histogram(
     "flywheel_outbox_send_seconds", "Platform API call time", ("platform",), registry=REGISTRY
 )
+LIMITER_WAIT = Histogram(
+    "flywheel_limiter_wait_seconds",
+    "Time a send waited for its slot under the platform's limits, by limit",
+    ("limit",),
+    buckets=(0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
+    registry=REGISTRY,
+)
+LIMITER_DEFERRED = Counter(
+    "flywheel_limiter_deferred_total",
+    "Sends handed back to the outbox because their slot was too far off, by limit",
+    ("limit",),
+    registry=REGISTRY,
+)
+LIMITER_UNAVAILABLE = Counter(
+    "flywheel_limiter_unavailable_total",
+    "Sends not made because the store of the shared limits could not be reached",
+    ("store",),
+    registry=REGISTRY,
+)
+OUTBOX_BACKLOG = Gauge(
+    "flywheel_outbox_backlog",
+    "Unsent outbox rows (pending or sending) by time since they were queued",
+    ("age",),
+    registry=REGISTRY,
+)
+OUTBOX_OLDEST_SECONDS = Gauge(
+    "flywheel_outbox_oldest_unsent_seconds",
+    "Seconds since the oldest unsent outbox row was queued (0 when none)",
+    registry=REGISTRY,
+)

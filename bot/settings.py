@@ -61,6 +61,14 @@ class Settings(BaseSettings):
     flywheel_outbox_rate: float = 20.0
     flywheel_outbox_max_attempts: int = 8
     flywheel_outbox_concurrency: int = 8
+    # How long a claimed row is a dispatcher's before another may send it (a dispatcher that
+    # died mid-send leaves its rows to others after this).
+    flywheel_outbox_lease_seconds: float = 60.0
+
+    # Shared send limits in Redis rather than PostgreSQL (or this process's memory on SQLite).
+    redis_url: SecretStr | None = None
+    # `flywheel worker` serves /healthz, /readyz and /metrics on this port (none by default).
+    flywheel_metrics_port: int | None = None
 
     # Tracked links: proxies whose X-Forwarded-For is believed (comma-separated addresses or
     # networks, `*` for any peer), and how often buffered clicks are written.
@@ -131,6 +139,14 @@ class Settings(BaseSettings):
             return (
                 "FLYWHEEL_OUTBOX_RATE must be positive and FLYWHEEL_OUTBOX_MAX_ATTEMPTS at least 1"
             )
+        if self.flywheel_outbox_lease_seconds < 10:
+            return "FLYWHEEL_OUTBOX_LEASE_SECONDS must be at least 10"
+        if self.redis_url is not None and not self.redis_url.get_secret_value().startswith(
+            ("redis://", "rediss://", "unix://")
+        ):
+            return "REDIS_URL must be a redis://, rediss:// or unix:// URL"
+        if self.flywheel_metrics_port is not None and not 0 < self.flywheel_metrics_port < 65536:
+            return "FLYWHEEL_METRICS_PORT must be a port number (1-65535)"
         if self.flywheel_click_flush_seconds <= 0:
             return "FLYWHEEL_CLICK_FLUSH_SECONDS must be positive"
         for proxy in self.trusted_proxies:

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import logs, metrics
+from handlers.core.ports import Clock
 from storage import outbox
 from storage.db import SessionFactory
 from storage.migrate import is_current
@@ -61,6 +62,7 @@ def create_app(
     sessions: SessionFactory,
     routes: list[web.RouteDef],
     ack_routes: dict[str, str],
+    clock: Clock,
 ) -> web.Application:
     """Assemble routes; `ack_routes` maps platform routes to the platform they acknowledge."""
     logs.demote_worlds_faults()
@@ -86,8 +88,12 @@ def create_app(
     async def metrics_endpoint(_: web.Request) -> web.Response:
         async with sessions() as session:
             depth = await outbox.depth(session)
+            backlog = await outbox.backlog(session, clock.now())
         for status in (outbox.PENDING, outbox.SENDING, outbox.SENT, outbox.FAILED):
             metrics.OUTBOX_DEPTH.labels(status).set(depth.get(status, 0))
+        for age in outbox.BACKLOG_AGES:
+            metrics.OUTBOX_BACKLOG.labels(age).set(backlog.rows.get(age, 0))
+        metrics.OUTBOX_OLDEST_SECONDS.set(backlog.oldest_seconds)
         return web.Response(
             body=generate_latest(metrics.REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST}
         )

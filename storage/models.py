@@ -568,3 +568,19 @@ class DailyClicks(SQLModel, table=True):
     workspace_id: int = Field(foreign_key="workspace.id", primary_key=True)
     day: date = Field(primary_key=True)
     clicks: int = 0
+
+
+class SendLimit(SQLModel, table=True):
+    """Recent send times of one platform limit (a Slack workspace, a Teams conversation or
+    tenant), shared by every dispatcher on this database (`adapters/limits/postgres.py`).
+
+    Times are seconds of PostgreSQL's own clock; reservations may lie a little ahead.
+    """
+
+    __tablename__ = "send_limit"
+
+    key: str = Field(primary_key=True, max_length=300)
+    times: list[float] = Field(default_factory=list, sa_type=json_type())
+    blocked_until: float = 0.0
+    # After this, the row says nothing any more and may be deleted.
+    expires_at: float = Field(default=0.0, index=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select as sql_select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -262,6 +262,40 @@ async def depth(session: AsyncSession) -> dict[str, int]:
     query = select(_table.c.status, func.count()).group_by(_table.c.status)
     result = await session.exec(query)  # type: ignore[call-overload]
     return {status: int(n) for status, n in result.all()}
+
+
+# Ages of unsent rows on /metrics: (label, up to this many seconds since queued).
+BACKLOG_AGES = ("under_1m", "1m_to_5m", "5m_to_1h", "over_1h")
+_AGE_BOUNDS = (60, 300, 3600)
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """Unsent rows by time since they were queued, and the oldest one's age in seconds."""
+
+    rows: dict[str, int]
+    oldest_seconds: float
+
+
+async def backlog(session: AsyncSession, now: datetime) -> Backlog:
+    """Pending and sending rows by age, for /metrics: one grouped count, no rows loaded."""
+    created = _table.c.created_at
+    age = case(
+        *(
+            (created > now - timedelta(seconds=bound), label)
+            for bound, label in zip(_AGE_BOUNDS, BACKLOG_AGES, strict=False)
+        ),
+        else_=BACKLOG_AGES[-1],
+    ).label("age")
+    unsent = _table.c.status.in_((PENDING, SENDING))
+    grouped = select(age, func.count(), func.min(created)).where(unsent).group_by(age)
+    result = await session.exec(grouped)  # type: ignore[call-overload]
+    rows: dict[str, int] = {}
+    oldest: datetime | None = None
+    for label, n, first in result.all():
+        rows[str(label)] = int(n)
+        oldest = first if oldest is None or first < oldest else oldest
+    return Backlog(rows, max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)
 
 
 async def forget_sent_before(session: AsyncSession, cutoff: datetime) -> int:

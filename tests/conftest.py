@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -75,17 +76,19 @@ def postgres_problem() -> str | None:
     return _PG_PROBLEM  # type: ignore[return-value]
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> object:
-    """A fresh, empty database: a SQLite file, or a PostgreSQL schema of its own."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'flywheel.db'}"
-        return
+def require_postgres() -> None:
+    """Skip without PostgreSQL, except in CI, where its absence fails the test."""
     problem = postgres_problem()
     if problem:
         if os.environ.get("CI") == "true":
             pytest.fail(f"PostgreSQL is required in CI: {problem}")
         pytest.skip(problem)
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """The URL of a PostgreSQL schema of its own, dropped afterwards."""
+    require_postgres()
     schema = f"t_{uuid.uuid4().hex[:12]}"
     url = make_url(POSTGRES_URL)
     conninfo = dict(
@@ -98,11 +101,23 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> object:
     )
     with psycopg.connect(**conninfo) as conn:  # type: ignore[arg-type]
         conn.execute(f'CREATE SCHEMA "{schema}"')
-    yield url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-        hide_password=False
-    )
-    with psycopg.connect(**conninfo) as conn:  # type: ignore[arg-type]
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    try:
+        yield url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+            hide_password=False
+        )
+    finally:
+        with psycopg.connect(**conninfo) as conn:  # type: ignore[arg-type]
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> object:
+    """A fresh, empty database: a SQLite file, or a PostgreSQL schema of its own."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'flywheel.db'}"
+        return
+    with postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture

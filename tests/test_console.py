@@ -32,8 +32,8 @@ from storage import outbox
 from storage.db import transaction
 from storage.models import ContentRequest, ExpertProfile, Member, Vote, Workspace
 from testing.fakes.clock import FrozenClock
+from testing.processes import clean_env, free_port
 from tests.console_harness import ConsoleBot
-from tests.processes import clean_env, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTION = "How do we migrate Oracle to PostgreSQL without downtime?"

@@ -15,8 +15,8 @@ from bot.app import Flywheel, build
 from bot.settings import load_settings
 from storage.models import ContentRequest, Member
 from testing.fakes.clock import FrozenClock
+from testing.processes import clean_env
 from tests.console_harness import ConsoleBot
-from tests.processes import clean_env
 
 ROOT = Path(__file__).resolve().parent.parent
 

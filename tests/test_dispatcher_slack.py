@@ -26,8 +26,8 @@ from storage.db import SessionFactory, create_engine, session_factory, transacti
 from storage.models import MessageRef, OutboxMessage, Workspace
 from testing.fakes.clock import FrozenClock
 from testing.fakes.slack_api import FakeSlack
+from testing.processes import free_port
 from tests.conftest import BOT_TOKEN
-from tests.processes import free_port
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from handlers.routing.experts import check_columns, import_experts
 from storage.db import transaction
 from storage.models import ExpertProfile, Member
 from testing.fakes.clock import FrozenClock
-from tests.processes import clean_env
+from testing.processes import clean_env
 
 ACME = Origin(platform="console", workspace_id="acme")
 ERIN = Actor("erin", "Erin", email="erin@acme.test", tz="Europe/Paris")

@@ -8,7 +8,7 @@ import aiohttp
 
 from storage.db import create_engine
 from storage.migrate import upgrade
-from tests.processes import BOT_TOKEN, SIGNING_SECRET, flywheel_run
+from testing.processes import BOT_TOKEN, SIGNING_SECRET, flywheel_run
 
 
 async def test_serve_answers_health_checks_and_stops_gracefully(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from storage.migrate import upgrade
 from testing.fakes.bot_connector import ConnectorCall, FakeBotConnector
 from testing.fakes.clock import FrozenClock
 from testing.fakes.entra import FakeEntra
-from tests.processes import Running, flywheel_run
+from testing.processes import Running, flywheel_run
 from tests.teams_http import (
     APP_ID,
     APP_PASSWORD,

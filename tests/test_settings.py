@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.settings import ConfigurationError, load_settings
-from tests.processes import clean_env
+from testing.processes import clean_env
 
 SECRET = "0123456789abcdef0123"
 TEAMS = {"microsoft_app_id": "app-1", "microsoft_app_password": "pw", "flywheel_secret_key": SECRET}
@@ -37,6 +37,9 @@ TEAMS = {"microsoft_app_id": "app-1", "microsoft_app_password": "pw", "flywheel_
             "FLYWHEEL_SECRET_KEY is too short",
         ),
         ({"port": "eighty"}, "PORT: Input should be a valid integer"),
+        ({"redis_url": "http://127.0.0.1:6379"}, "REDIS_URL must be a redis://"),
+        ({"flywheel_outbox_lease_seconds": 5}, "FLYWHEEL_OUTBOX_LEASE_SECONDS must be at least 10"),
+        ({"flywheel_metrics_port": 70000}, "FLYWHEEL_METRICS_PORT must be a port number"),
         ({"microsoft_app_password": "pw"}, "MICROSOFT_APP_ID is missing"),
         (
             {"microsoft_app_id": "app-1", "microsoft_app_password": "pw"},

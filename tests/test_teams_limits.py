@@ -4,53 +4,66 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.teams.limits import ConversationBusy, SlidingWindows, TeamsLimiter, Window
+from adapters.limits import Limit
+from adapters.limits.memory import MemoryLimiter
+from adapters.teams.limits import (
+    CONVERSATION_WINDOWS,
+    ConversationBusy,
+    TeamsLimiter,
+    Window,
+)
 from handlers.core.ports import RateLimited
 from testing.fakes.clock import Timer
 
 
-def test_each_conversation_window_holds() -> None:
+async def next_wait(limiter: MemoryLimiter, limit: Limit) -> float:
+    """Seconds until `limit` allows one more send (nothing is taken)."""
+    return (await limiter.reserve([limit], max_wait=-1)).wait
+
+
+async def test_each_conversation_window_holds() -> None:
     timer = Timer()
-    windows = SlidingWindows(
-        (Window(7, 1), Window(8, 2), Window(60, 30), Window(1800, 3600)), timer
-    )
+    store = MemoryLimiter(timer)
+    chat = Limit("chat", CONVERSATION_WINDOWS)
     for _ in range(7):
-        assert windows.delay("chat") == 0
-        windows.record("chat")
-    assert windows.delay("chat") == pytest.approx(1.0)
+        assert await next_wait(store, chat) == 0
+        await store.record([chat])
+    assert await next_wait(store, chat) == pytest.approx(1.0)
     timer.now += 1.0
-    windows.record("chat")  # the 8th within 2 s
-    assert windows.delay("chat") == pytest.approx(1.0)  # 8 in 2 s: wait for the first to age
+    await store.record([chat])  # the 8th within 2 s
+    assert await next_wait(store, chat) == pytest.approx(1.0)  # 8 in 2 s: the first must age
     sent = 8
     while sent < 60:
-        timer.now += windows.delay("chat")
-        windows.record("chat")
+        timer.now += await next_wait(store, chat)
+        await store.record([chat])
         sent += 1
     assert timer.now - 1000.0 < 30
-    assert windows.delay("chat") == pytest.approx(1000.0 + 30 - timer.now)
-    assert windows.delay("other chat") == 0
+    assert await next_wait(store, chat) == pytest.approx(1000.0 + 30 - timer.now)
+    assert await next_wait(store, Limit("other chat", CONVERSATION_WINDOWS)) == 0
 
 
-def test_the_hourly_cap_holds() -> None:
+async def test_the_hourly_cap_holds() -> None:
     timer = Timer()
-    windows = SlidingWindows((Window(1800, 3600),), timer)
+    store = MemoryLimiter(timer)
+    chat = Limit("chat", (Window(1800, 3600),))
     for _ in range(1800):
-        windows.record("chat")
+        await store.record([chat])
         timer.now += 1.0
     # 1,800 sends in the last 1,800 s: the next waits until the first is an hour old.
-    assert windows.delay("chat") == pytest.approx(1800.0)
+    assert await next_wait(store, chat) == pytest.approx(1800.0)
     timer.now += 1800.0
-    assert windows.delay("chat") == 0
+    assert await next_wait(store, chat) == 0
 
 
 async def test_a_busy_conversation_is_handed_back_without_holding_the_tenant() -> None:
     timer = Timer()
-    limiter = TeamsLimiter(timer=timer)
+    store = MemoryLimiter(timer)
+    limiter = TeamsLimiter(store)
     for _ in range(7):
         await limiter.acquire("busy", "tenant")
     timer.now += 0.5
     for _ in range(60 - 7):
-        limiter.conversations.record("busy")
+        await store.record([limiter.conversation("busy", "tenant")])
     with pytest.raises(ConversationBusy) as busy:
         await limiter.acquire("busy", "tenant")
     assert busy.value.retry_after > limiter.max_wait
@@ -60,8 +73,7 @@ async def test_a_busy_conversation_is_handed_back_without_holding_the_tenant() -
 
 
 async def test_the_tenant_limit_is_workspace_wide() -> None:
-    timer = Timer()
-    limiter = TeamsLimiter(timer=timer, max_wait=0.0)
+    limiter = TeamsLimiter(MemoryLimiter(Timer()), max_wait=0.0)
     for n in range(30):
         await limiter.acquire(f"chat-{n}", "tenant")
     with pytest.raises(RateLimited) as limited:
@@ -72,8 +84,8 @@ async def test_the_tenant_limit_is_workspace_wide() -> None:
 
 async def test_a_429_quiets_its_conversation() -> None:
     timer = Timer()
-    limiter = TeamsLimiter(timer=timer)
-    limiter.throttled("chat", 5.0)
+    limiter = TeamsLimiter(MemoryLimiter(timer))
+    await limiter.throttled("chat", "tenant", 5.0)
     with pytest.raises(ConversationBusy):
         await limiter.acquire("chat", "tenant")
     timer.now += 5.0
@@ -81,7 +93,8 @@ async def test_a_429_quiets_its_conversation() -> None:
 
 
 async def test_short_waits_are_spent_in_place() -> None:
-    limiter = TeamsLimiter(conversation_windows=(Window(1, 0.05),))
+    store = MemoryLimiter()
+    limiter = TeamsLimiter(store, conversation_windows=(Window(1, 0.05),))
     await limiter.acquire("chat", "tenant")
     await limiter.acquire("chat", "tenant")  # waited ~50 ms rather than failing
-    assert len(limiter.conversations) == 1
+    assert len(store) == 2  # the conversation and its tenant

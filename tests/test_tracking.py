@@ -25,8 +25,8 @@ from storage.migrate import upgrade
 from storage.models import Click, Member, Post, TrackedLink, Workspace
 from testing.builders import add_members, add_post, add_workspace
 from testing.fakes.clock import FrozenClock
+from testing.processes import flywheel_run
 from tests.conftest import SECRET_KEY
-from tests.processes import flywheel_run
 
 BASE = "https://go.acme.test"
 CHROME = (

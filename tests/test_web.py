@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from aiohttp.test_utils import TestClient, TestServer
 
+from adapters.limits import rate
 from bot.app import Flywheel, build
 from bot.settings import load_settings
+from storage import outbox
+from storage.db import transaction
 from storage.migrate import upgrade
+from storage.models import Workspace
 from testing.fakes.clock import FrozenClock
 
 
@@ -55,6 +61,40 @@ async def test_metrics_exposes_requests_and_outbox_depth(migrated_url: str) -> N
         assert 'flywheel_outbox_rows{status="pending"} 0.0' in body
         assert "flywheel_ack_seconds" in body
         assert "flywheel_outbox_sent_total" in body
+    finally:
+        await client.close()
+        await app.close()
+
+
+async def test_metrics_show_the_backlog_by_age_and_the_limits(migrated_url: str) -> None:
+    clock = FrozenClock()
+    app = build(load_settings(database_url=migrated_url, _env_file=None), clock=clock)
+    client = TestClient(TestServer(app.web_app()))
+    await client.start_server()
+    try:
+        async with transaction(app.sessions) as session:
+            workspace = Workspace(platform="slack", external_id="T1", created_at=clock.now())
+            session.add(workspace)
+            await session.flush()
+            for n, minutes in enumerate((0, 2, 2, 90)):
+                await outbox.enqueue(
+                    session,
+                    workspace_id=workspace.id or 0,
+                    dedupe_key=f"k{n}",
+                    kind="message",
+                    target={"user": f"U{n}"},
+                    payload={"text": "hi"},
+                    now=clock.now() - timedelta(minutes=minutes),
+                )
+        await app.limiter.reserve([rate("slack:T1:workspace", 1.0, "slack_workspace")], 10)
+        body = await (await client.get("/metrics")).text()
+        assert 'flywheel_outbox_backlog{age="under_1m"} 1.0' in body
+        assert 'flywheel_outbox_backlog{age="1m_to_5m"} 2.0' in body
+        assert 'flywheel_outbox_backlog{age="5m_to_1h"} 0.0' in body
+        assert 'flywheel_outbox_backlog{age="over_1h"} 1.0' in body
+        assert "flywheel_outbox_oldest_unsent_seconds 5400.0" in body
+        assert 'flywheel_limiter_wait_seconds_count{limit="slack_workspace"}' in body
+        assert "flywheel_outbox_rate_limited_total" in body
     finally:
         await client.close()
         await app.close()

@@ -28,6 +28,7 @@ from botframework.connector.auth import (
 from pydantic import SecretStr
 
 from adapters.inbound import BadJson, load_json
+from adapters.limits import Limiter
 from adapters.teams import translate
 from adapters.teams.auth import InboundAuth, KeysUnavailable, Unauthorized
 from adapters.teams.bot import FlywheelTeamsBot
@@ -122,8 +123,10 @@ class TeamsAdapter:
         router: Router,
         *,
         credentials_factory: ServiceClientCredentialsFactory | None = None,
+        limiter: Limiter | None = None,
     ) -> TeamsAdapter:
-        """Build the adapter; `credentials_factory` replaces how outbound tokens are made."""
+        """Build the adapter; `credentials_factory` replaces how outbound tokens are made,
+        `limiter` is where Teams' counts are kept (this process's memory when None)."""
         anonymous = settings.flywheel_teams_anonymous
         password = settings.microsoft_app_password
         tenant = settings.microsoft_app_tenant_id
@@ -170,11 +173,13 @@ class TeamsAdapter:
                 "never expose this process to a network",
             )
         cloud = CloudAdapter(authentication)
-        limiter = TeamsLimiter()
+        teams_limiter = TeamsLimiter(limiter)
         connector = Connector(cloud, configuration.APP_ID)
-        sender = TeamsSender(connector, router.sessions, router.clock, limiter)
+        sender = TeamsSender(connector, router.sessions, router.clock, teams_limiter)
         router.directories["teams"] = TeamsDirectory(connector, router.sessions)
-        bot = FlywheelTeamsBot(router, sender, Profiles(), limiter, cloud.BOT_CONNECTOR_CLIENT_KEY)
+        bot = FlywheelTeamsBot(
+            router, sender, Profiles(), teams_limiter, cloud.BOT_CONNECTOR_CLIENT_KEY
+        )
         auth = InboundAuth(
             authentication, metadata_url=metadata_url, issuer=issuer, anonymous=anonymous
         )

@@ -335,7 +335,7 @@ class FlywheelTeamsBot(TeamsActivityHandler):  # type: ignore[misc]
         Connector cannot take now goes to the outbox instead."""
         activity = turn_context.activity
         conversation = str(activity.conversation.id)
-        self.limiter.record(conversation, translate.tenant_id(activity))
+        await self.limiter.record(conversation, translate.tenant_id(activity))
         ordinal = _next_reply(turn_context)
         try:
             if replace:

@@ -2,35 +2,36 @@
 
 Teams counts a bot's messages per conversation in several sliding windows at once and all
 of a bot's calls per tenant; going past any of them earns a 429. The outbox dispatcher
-paces each workspace as a whole; this limiter adds what only Teams knows, so one busy
-conversation waits without holding back the tenant's other conversations.
+paces each workspace as a whole; this adds what only Teams knows, so one busy conversation
+waits without holding back the tenant's other conversations. The counts live in the shared
+limiter (`adapters.limits`), so they hold across every process that sends to the tenant.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections import deque
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
+import structlog
+
+from adapters.limits import Limit, Limiter, LimiterUnavailable, Window
+from adapters.limits.memory import MemoryLimiter
 from handlers.core.ports import RateLimited
+
+log = structlog.get_logger(__name__)
 
 # Waits up to this long are spent in place; longer ones hand the message back to the outbox.
 # Two seconds covers the two short windows (7 in 1 s, 8 in 2 s), so a burst of a few cards
 # to one chat — a form, its answer, a confirmation — goes out in order without a detour.
 MAX_WAIT = 2.0
-# Idle conversations are forgotten once this many sends have been recorded since the last sweep.
-SWEEP_EVERY = 1000
 
+# Each window is kept this much longer than Teams counts it: a call leaves at its slot but
+# arrives a little later, and one arriving late must still fall outside the window it left.
+MARGIN = 0.1
 
-@dataclass(frozen=True, slots=True)
-class Window:
-    """At most `count` sends in any `seconds`."""
-
-    count: int
-    seconds: float
-
+# A send woken this much after its slot takes a new one (at most SLOT_TRIES slots in all).
+LATE = 0.05
+SLOT_TRIES = 3
 
 # Per bot and conversation (chat or channel thread) — Microsoft's published limits.
 CONVERSATION_WINDOWS = (Window(7, 1), Window(8, 2), Window(60, 30), Window(1800, 3600))
@@ -44,114 +45,83 @@ class ConversationBusy(RateLimited):
     workspace_wide = False
 
 
-class SlidingWindows:
-    """Send times per key, checked against every window at once."""
-
-    def __init__(self, windows: Sequence[Window], timer: Callable[[], float]) -> None:
-        self.windows = tuple(windows)
-        self._timer = timer
-        self._span = max(w.seconds for w in self.windows)
-        self._depth = max(w.count for w in self.windows)
-        self._sent: dict[str, deque[float]] = {}
-        self._blocked: dict[str, float] = {}
-        self._recorded = 0
-
-    def delay(self, key: str) -> float:
-        """Seconds until `key` may send again; 0 when it may send now."""
-        now = self._timer()
-        wait = max(0.0, self._blocked.get(key, 0.0) - now)
-        times = self._sent.get(key)
-        if times:
-            self._prune(times, now)
-            for window in self.windows:
-                if len(times) >= window.count:
-                    wait = max(wait, times[-window.count] + window.seconds - now)
-        return wait
-
-    def record(self, key: str) -> None:
-        """Count one send for `key`, now."""
-        now = self._timer()
-        times = self._sent.setdefault(key, deque(maxlen=self._depth))
-        times.append(now)
-        self._recorded += 1
-        if self._recorded >= SWEEP_EVERY:
-            self._sweep(now)
-
-    def block(self, key: str, seconds: float) -> None:
-        """Nothing for `key` before `seconds` from now (the platform said so with a 429)."""
-        until = self._timer() + seconds
-        self._blocked[key] = max(self._blocked.get(key, 0.0), until)
-
-    def _prune(self, times: deque[float], now: float) -> None:
-        while times and times[0] <= now - self._span:
-            times.popleft()
-
-    def _sweep(self, now: float) -> None:
-        self._recorded = 0
-        for key in list(self._sent):
-            self._prune(self._sent[key], now)
-            if not self._sent[key]:
-                del self._sent[key]
-        for key, until in list(self._blocked.items()):
-            if until <= now:
-                del self._blocked[key]
-
-    def __len__(self) -> int:
-        return len(self._sent)
-
-
 class TeamsLimiter:
     """Per-conversation and per-tenant windows, consulted by every send to Teams."""
 
     def __init__(
         self,
+        limiter: Limiter | None = None,
         *,
         conversation_windows: Sequence[Window] = CONVERSATION_WINDOWS,
         tenant_windows: Sequence[Window] = TENANT_WINDOWS,
         max_wait: float = MAX_WAIT,
-        timer: Callable[[], float] = time.monotonic,
+        margin: float = MARGIN,
     ) -> None:
-        self.conversations = SlidingWindows(conversation_windows, timer)
-        self.tenants = SlidingWindows(tenant_windows, timer)
+        self.limiter: Limiter = limiter if limiter is not None else MemoryLimiter()
+        self.conversation_windows = tuple(
+            Window(w.count, w.seconds + margin) for w in conversation_windows
+        )
+        self.tenant_windows = tuple(Window(w.count, w.seconds + margin) for w in tenant_windows)
         self.max_wait = max_wait
 
+    def conversation(self, conversation: str, tenant: str) -> Limit:
+        return Limit(
+            f"teams:{tenant}:conversation:{conversation}",
+            self.conversation_windows,
+            "teams_conversation",
+        )
+
+    def tenant(self, tenant: str) -> Limit:
+        return Limit(f"teams:{tenant}:tenant", self.tenant_windows, "teams_tenant")
+
     async def acquire(self, conversation: str, tenant: str) -> None:
-        """Take a send slot, waiting briefly if need be.
+        """Take a send slot in both the conversation and the tenant, waiting briefly if need be.
 
         Raises ConversationBusy when the conversation's wait is long (the message goes back
-        to the outbox for later) and RateLimited when the whole tenant's is.
+        to the outbox for later), RateLimited when the whole tenant's is, and
+        LimiterUnavailable when the shared counts cannot be reached (nothing is sent).
         """
-        while True:
-            for_conversation = self.conversations.delay(conversation)
-            for_tenant = self.tenants.delay(tenant)
-            wait = max(for_conversation, for_tenant)
-            if wait <= 0:
-                # Checked and recorded with no await in between: concurrent sends can't both
-                # take the last slot.
-                self.conversations.record(conversation)
-                self.tenants.record(tenant)
+        chat = self.conversation(conversation, tenant)
+        loop = asyncio.get_running_loop()
+        for _ in range(SLOT_TRIES):
+            slot = await self.limiter.reserve((chat, self.tenant(tenant)), self.max_wait)
+            if not slot.reserved:
+                if slot.key == chat.key:
+                    raise ConversationBusy(slot.wait, "Teams conversation limit")
+                raise RateLimited(slot.wait, "Teams tenant limit")
+            due = loop.time() + slot.wait
+            if slot.wait > 0:
+                await asyncio.sleep(slot.wait)
+            if loop.time() - due <= LATE:
                 return
-            if wait > self.max_wait:
-                if for_conversation >= for_tenant:
-                    raise ConversationBusy(for_conversation, "Teams conversation limit")
-                raise RateLimited(for_tenant, "Teams tenant limit")
-            await asyncio.sleep(wait)
+            # Woken late (a busy machine): sent now, it would land among later slots' sends
+            # and crowd Teams' window. A new slot keeps the windows.
 
-    def record(self, conversation: str, tenant: str) -> None:
-        """Count a send made outside `acquire` (an answer within the person's own turn)."""
-        self.conversations.record(conversation)
-        self.tenants.record(tenant)
+    async def record(self, conversation: str, tenant: str) -> None:
+        """Count a send made outside `acquire` (an answer within the person's own turn).
 
-    def throttled(self, conversation: str, seconds: float) -> None:
+        The answer goes whatever the count says: the person is waiting for it. With the
+        shared counts out of reach, it is not counted, and says so.
+        """
+        try:
+            await self.limiter.record(
+                (self.conversation(conversation, tenant), self.tenant(tenant))
+            )
+        except LimiterUnavailable as error:
+            log.warning("teams.reply_not_counted", error=str(error))
+
+    async def throttled(self, conversation: str, tenant: str, seconds: float) -> None:
         """Teams answered 429 for this conversation: keep it quiet for `seconds`."""
-        self.conversations.block(conversation, seconds)
+        try:
+            await self.limiter.block(self.conversation(conversation, tenant), seconds)
+        except LimiterUnavailable as error:
+            log.warning("teams.throttle_not_shared", error=str(error))
 
 
 __all__ = [
     "CONVERSATION_WINDOWS",
     "TENANT_WINDOWS",
     "ConversationBusy",
-    "SlidingWindows",
     "TeamsLimiter",
     "Window",
 ]

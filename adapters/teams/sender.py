@@ -134,7 +134,7 @@ class TeamsSender:
         if ref is None or not ref.installed:
             raise PermanentError("Flywheel is not installed in that Teams conversation")
         await self.limiter.acquire(conversation, tenant)
-        activity_id = await self._post(ref.reference, conversation, card, text)
+        activity_id = await self._post(ref.reference, tenant, conversation, card, text)
         return Delivered(conversation, activity_id)
 
     async def _to_person(
@@ -196,7 +196,12 @@ class TeamsSender:
         return Delivered(conversation, activity_id)
 
     async def _post(
-        self, reference: dict[str, Any], conversation: str, card: dict[str, Any], text: str
+        self,
+        reference: dict[str, Any],
+        tenant: str,
+        conversation: str,
+        card: dict[str, Any],
+        text: str,
     ) -> str | None:
         async def post(turn_context: TurnContext) -> str | None:
             response = await turn_context.send_activity(card_activity(card, text))
@@ -207,7 +212,7 @@ class TeamsSender:
         except RateLimited as limited:
             if not isinstance(limited, ConversationBusy):
                 # Teams' 429s are counted per conversation: hold this one back, not the tenant.
-                self.limiter.throttled(conversation, limited.retry_after)
+                await self.limiter.throttled(conversation, tenant, limited.retry_after)
                 raise ConversationBusy(limited.retry_after, str(limited)) from None
             raise
 

@@ -16,6 +16,7 @@ import hashlib
 import html
 import ipaddress
 import secrets
+import time
 from collections import deque
 from collections.abc import Sequence
 
@@ -32,6 +33,8 @@ from storage.models import Post
 log = structlog.get_logger(__name__)
 
 CACHE_SECONDS = 300.0
+# How long a shutdown keeps trying to write buffered clicks while the database is away.
+CLOSE_GRACE = 20.0
 CACHE_SIZE = 10_000
 
 _STYLE = (
@@ -116,14 +119,21 @@ class ClickBuffer:
             self.dropped = 0
         return written
 
-    async def close(self) -> None:
-        """Stop the writer and write what is left."""
+    async def close(self, grace: float = CLOSE_GRACE) -> None:
+        """Stop the writer and write what is left, trying again for up to `grace` seconds
+        while the database is away (a restart): a graceful stop loses no click."""
         self._stop.set()
         self._full.set()
         if self._task is not None:
             await self._task
             self._task = None
+        deadline = time.monotonic() + grace
         await self.flush()
+        pause = 0.25
+        while self._pending and time.monotonic() + pause < deadline:
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 2.0)
+            await self.flush()
         self._stop.clear()
         if self._pending:
             log.error("clicks.lost", count=len(self._pending))

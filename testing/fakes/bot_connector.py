@@ -87,6 +87,12 @@ class FakeBotConnector:
     server: TestServer | None = None
     # The bearer token the bot must send (a fake Entra ID issues its own).
     token: str = OUTBOUND_TOKEN
+    # Teams' published limits, enforced when set: per conversation 7/1 s, 8/2 s, 60/30 s,
+    # 1,800/h and 30/s for the whole tenant (every conversation here is one tenant's). A call
+    # beyond them answers 429 and is counted in `exceeded`.
+    enforce_limits: bool = False
+    exceeded: int = 0
+    _sent: dict[str, list[float]] = field(default_factory=dict)
     _port: int | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
 
@@ -177,6 +183,11 @@ class FakeBotConnector:
             return call, web.json_response(
                 {"error": {"code": code, "message": message}}, status=status
             )
+        if self.enforce_limits and op in ("send", "reply", "update") and not self._admit(base):
+            self.exceeded += 1
+            return call, web.json_response(
+                {"error": {"code": "Throttled"}}, status=429, headers={"Retry-After": "1"}
+            )
         queue = self.conversation_faults.get(base) or self.faults.get(op)
         if queue:
             status, retry_after = queue.popleft()
@@ -187,6 +198,23 @@ class FakeBotConnector:
                 headers=headers,
             )
         return call, None
+
+    def _admit(self, conversation: str) -> bool:
+        """Whether one more call fits every window of the conversation and the tenant."""
+        now = time.monotonic()
+        windows = {
+            conversation: ((7, 1.0), (8, 2.0), (60, 30.0), (1800, 3600.0)),
+            "\0tenant": ((30, 1.0),),
+        }
+        for key, limits in windows.items():
+            times = self._sent.setdefault(key, [])
+            for count, seconds in limits:
+                if sum(1 for t in times[-count:] if now - t < seconds) >= count:
+                    return False
+        for key in windows:
+            self._sent[key].append(now)
+            del self._sent[key][:-1800]
+        return True
 
     def _new_activity(self, conversation: str) -> str:
         activity_id = str(next(self._ids))

@@ -69,9 +69,12 @@ class FakeSlack:
     in_flight: int = 0
     # Channels that refuse posts, with Slack's error (`not_in_channel`, `is_archived`…).
     refusing: dict[str, str] = field(default_factory=dict)
+    # Every Web API call answers this status (503: Slack down behind its load balancers).
+    unavailable: int | None = None
     _window: deque[float] = field(default_factory=deque)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     server: TestServer | None = None
+    _port: int | None = None
 
     # -- set-up -------------------------------------------------------------------------
     def add_user(self, user_id: str, name: str, **profile: Any) -> FakeSlackUser:
@@ -124,9 +127,20 @@ class FakeSlack:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{name}", self._response_url)
-        self.server = TestServer(app, host="127.0.0.1")
+        self.server = TestServer(app, host="127.0.0.1", port=self._port)
         await self.server.start_server()
+        self._port = self.server.port
         return self
+
+    async def stop_listening(self) -> None:
+        """Slack unreachable: connections are refused until `listen_again`."""
+        assert self.server is not None
+        await self.server.close()
+
+    async def listen_again(self) -> None:
+        """Back on the same address, with everything it saw before."""
+        assert self._port is not None
+        await self.start()
 
     async def close(self) -> None:
         if self.server is not None:
@@ -158,6 +172,9 @@ class FakeSlack:
         auth = request.headers.get("Authorization", "")
         args = await self._args(request)
         token = auth.removeprefix("Bearer ") or args.get("token")
+        if self.unavailable is not None:
+            self.calls.append(Call(f"{method}:unavailable", args, token, time.monotonic()))
+            return web.json_response({"ok": False}, status=self.unavailable)
         queue = self.faults.get(method)
         fault = queue.popleft() if queue else None
         if fault is not None and fault.answer:
