@@ -57,7 +57,9 @@ class Running:
     async def terminate(self) -> int:
         """SIGTERM, then wait for a graceful exit; the exit code."""
         self.process.send_signal(signal.SIGTERM)
-        _, stderr = await asyncio.wait_for(self.process.communicate(), 30)
+        # A graceful stop may spend the sends' grace and then the clicks' (20 s each).
+        _, stderr = await asyncio.wait_for(self.process.communicate(), 60)
+
         self.stderr = stderr.decode()
         return int(self.process.returncode or 0)
 
