@@ -91,7 +91,6 @@ async def test_a_button_naming_an_id_past_the_columns_is_a_polite_not_found(
     }
 
 
-
 async def test_form_state_naming_an_id_past_the_columns_is_a_polite_not_found(
     slack: SlackHttp, fake_slack: FakeSlack
 ) -> None:
