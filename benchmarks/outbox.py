@@ -214,6 +214,28 @@ class Delivery:
         return cls(achieved, lost, duplicated, times)
 
 
+async def drain_with_workers(
+    folder: Path, url: str, env: dict[str, str], workers: int, engine: AsyncEngine, count: int
+) -> float:
+    """Start `workers` real `flywheel worker` processes and wait until the outbox is sent;
+    the seconds it took."""
+    from testing.processes import processes
+
+    elapsed = Stopwatch()
+    async with processes(folder, url, **env) as group:
+        running = [await group.start("worker") for _ in range(workers)]
+        last_report = 0.0
+        while (left := await unfinished(engine)) > 0:
+            if elapsed() - last_report >= 10:
+                last_report = elapsed()
+                print(f"  {elapsed():6.1f} s  {count - left:>6} sent", flush=True)
+            await asyncio.sleep(0.2)
+        wall = elapsed()
+        for worker in running:
+            await worker.terminate()
+    return wall
+
+
 def busiest_second(times: list[float]) -> int:
     """The most calls the API saw within any one second."""
     best = start = 0
@@ -228,7 +250,7 @@ async def measure_workers(
     count: int, limit: float, rate: float, workers: int, concurrency: int, redis_url: str | None
 ) -> Figures:
     """`workers` real `flywheel worker` processes on one PostgreSQL sending `count` DMs."""
-    from testing.processes import BOT_TOKEN, SIGNING_SECRET, processes
+    from testing.processes import BOT_TOKEN, SIGNING_SECRET
 
     clock = SystemClock()
     fake = FakeSlack(rate_limit=limit)
@@ -247,18 +269,7 @@ async def measure_workers(
             engine = create_engine(url)
             try:
                 await queue_dms(engine, count, clock)
-                elapsed = Stopwatch()
-                async with processes(Path(folder), url, **env) as group:
-                    running = [await group.start("worker") for _ in range(workers)]
-                    last_report = 0.0
-                    while (left := await unfinished(engine)) > 0:
-                        if elapsed() - last_report >= 10:
-                            last_report = elapsed()
-                            print(f"  {elapsed():6.1f} s  {count - left:>6} sent", flush=True)
-                        await asyncio.sleep(0.2)
-                    wall = elapsed()
-                    for worker in running:
-                        await worker.terminate()
+                wall = await drain_with_workers(Path(folder), url, env, workers, engine, count)
                 statuses = await by_status(engine)
             finally:
                 await engine.dispose()

@@ -19,8 +19,8 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import Figures, Stopwatch, report, verdict
-from benchmarks.outbox import busiest_second, by_status, database, unfinished
+from benchmarks import Figures, report, verdict
+from benchmarks.outbox import busiest_second, by_status, database, drain_with_workers
 from bot import logs
 from handlers.core.messages import Message
 from storage import outbox
@@ -28,7 +28,6 @@ from storage.db import create_engine, session_factory, transaction
 from storage.models import ConversationReference, Workspace
 from testing.fakes.bot_connector import FakeBotConnector
 from testing.fakes.entra import FakeEntra
-from testing.processes import processes
 
 TENANT_RATE = 30.0
 TARGET_FRACTION = 0.8
@@ -107,18 +106,7 @@ async def measure(count: int, conversations: int, workers: int, redis: str | Non
             async with database(True) as url:
                 await seed(url, connector, count, conversations)
                 engine = create_engine(url)
-                elapsed = Stopwatch()
-                async with processes(Path(folder), url, **env) as group:
-                    running = [await group.start("worker") for _ in range(workers)]
-                    last = 0.0
-                    while (left := await unfinished(engine)) > 0:
-                        if elapsed() - last >= 10:
-                            last = elapsed()
-                            print(f"  {elapsed():6.1f} s  {count - left:>6} sent", flush=True)
-                        await asyncio.sleep(0.2)
-                    wall = elapsed()
-                    for worker in running:
-                        await worker.terminate()
+                wall = await drain_with_workers(Path(folder), url, env, workers, engine, count)
                 statuses = await by_status(engine)
                 await engine.dispose()
         finally:
