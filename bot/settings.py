@@ -179,7 +179,9 @@ class Settings(BaseSettings):
         """LinkedIn's pair (both or neither), its bases, and the key that seals its tokens."""
         if bool(self.linkedin_client_id) != bool(self.linkedin_client_secret):
             missing = "LINKEDIN_CLIENT_SECRET" if self.linkedin_client_id else "LINKEDIN_CLIENT_ID"
-            return f"LINKEDIN_CLIENT_ID and LINKEDIN_CLIENT_SECRET go together: {missing} is missing"
+            return (
+                f"LINKEDIN_CLIENT_ID and LINKEDIN_CLIENT_SECRET go together: {missing} is missing"
+            )
         for name, url in (
             ("LINKEDIN_OAUTH_URL", self.linkedin_oauth_url),
             ("LINKEDIN_API_URL", self.linkedin_api_url),

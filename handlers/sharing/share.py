@@ -36,6 +36,7 @@ from handlers.core.messages import (
 from handlers.core.wording import first
 from handlers.core.workspace_settings import load
 from handlers.home import view
+from handlers.linkedin import connection as linkedin
 from handlers.sharing import captions, composer, tracked_links
 from storage.models import Member, Post, Share, ShareSuggestion, TrackedLink, Workspace
 
@@ -124,8 +125,13 @@ def share_message(
     links: Mapping[str, TrackedLink],
     reason: str,
     public_base_url: str,
+    linkedin_button: Button | None = None,
 ) -> Message:
-    """The message that asks one person to share one post, in their own words."""
+    """The message that asks one person to share one post, in their own words.
+
+    `linkedin_button` (where LinkedIn posting is set up) posts from chat, or connects first.
+    """
+    shares = share_buttons(links, public_base_url)
     blocks: list[Block] = [
         Section(text=headline(post, public_base_url)),
         Section(
@@ -136,7 +142,9 @@ def share_message(
         ),
         Buttons(
             buttons=(
-                *share_buttons(links, public_base_url),
+                *shares[:1],
+                *((linkedin_button,) if linkedin_button is not None else ()),
+                *shares[1:],
                 Button(label="Log a win", action=actions.WIN_LOG, value=str(post.id)),
             )
         ),
@@ -160,13 +168,23 @@ async def personal_share(
     """A share message for one person, creating their tracked links on first use."""
     found = await tracked_links.links_for(scope, post, [member], SHARE_NETWORKS)
     links = {network: found[(member.id or 0, network)] for network in SHARE_NETWORKS}
+    buttons = await linkedin_buttons(scope, post, [member.id or 0])
     return share_message(
         post,
         caption=caption,
         links=links,
         reason=reason,
         public_base_url=scope.config.public_base_url,
+        linkedin_button=buttons.get(member.id or 0),
     )
+
+
+async def linkedin_buttons(scope: Scope, post: Post, member_ids: list[int]) -> dict[int, Button]:
+    """Each member's LinkedIn button for `post`; none where LinkedIn posting isn't set up."""
+    if not scope.config.linkedin:
+        return {}
+    connected = await linkedin.connected_members(scope, member_ids)
+    return {m: linkedin.post_button(post.id, m in connected) for m in member_ids}
 
 
 # -- share intents ------------------------------------------------------------------------

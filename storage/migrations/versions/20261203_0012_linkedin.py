@@ -50,9 +50,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_linkedin_account")),
         sa.UniqueConstraint("member_id", name=op.f("uq_linkedin_account_member_id")),
     )
-    op.create_index(
-        op.f("ix_linkedin_account_workspace_id"), "linkedin_account", ["workspace_id"]
-    )
+    op.create_index(op.f("ix_linkedin_account_workspace_id"), "linkedin_account", ["workspace_id"])
     op.create_table(
         "linkedin_state",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -64,7 +62,9 @@ def upgrade() -> None:
             ["member_id"], ["member.id"], name=op.f("fk_linkedin_state_member_id_member")
         ),
         sa.ForeignKeyConstraint(
-            ["workspace_id"], ["workspace.id"], name=op.f("fk_linkedin_state_workspace_id_workspace")
+            ["workspace_id"],
+            ["workspace.id"],
+            name=op.f("fk_linkedin_state_workspace_id_workspace"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_linkedin_state")),
         sa.UniqueConstraint("nonce", name=op.f("uq_linkedin_state_nonce")),
@@ -93,7 +93,9 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["member_id"], ["member.id"], name=op.f("fk_linkedin_post_member_id_member")
         ),
-        sa.ForeignKeyConstraint(["post_id"], ["post.id"], name=op.f("fk_linkedin_post_post_id_post")),
+        sa.ForeignKeyConstraint(
+            ["post_id"], ["post.id"], name=op.f("fk_linkedin_post_post_id_post")
+        ),
         sa.ForeignKeyConstraint(
             ["workspace_id"], ["workspace.id"], name=op.f("fk_linkedin_post_workspace_id_workspace")
         ),
