@@ -3,9 +3,10 @@ through the consent flow against the real `/linkedin/*` routes and the fake Link
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import aiohttp
 from aiohttp.test_utils import TestClient
@@ -72,7 +73,7 @@ class Browser:
 
     async def callback(self, url: str) -> Landing:
         answer = await self.session.get(self.local(url), allow_redirects=False)
-        return Landing(answer.status, await answer.text())
+        return Landing(answer.status, html.unescape(await answer.text()))
 
     async def connect(self, link: str) -> Landing:
         """The whole flow: the link, LinkedIn's consent, the callback page."""
@@ -86,6 +87,4 @@ def state_of(url: str) -> str:
 
 
 def with_query(url: str, **query: str) -> str:
-    from urllib.parse import urlencode
-
     return url.split("?", 1)[0] + "?" + urlencode(query)

@@ -255,7 +255,7 @@ async def test_an_expired_state_is_refused(
 ) -> None:
     started = await browser.open_connect_link(await connect_link(slack, flywheel))
     back = await browser.consent(started.headers["Location"])
-    clock.advance(timedelta(minutes=11))
+    clock.advance(minutes=11)
     landing = await browser.callback(back)
     assert landing.status == 400 and "expired" in landing.text
     assert await rows(flywheel, LinkedInAccount) == []
@@ -265,7 +265,7 @@ async def test_an_expired_connect_link_is_refused(
     slack: SlackHttp, flywheel: Flywheel, browser: Browser, clock: FrozenClock, post_id: int
 ) -> None:
     link = await connect_link(slack, flywheel)
-    clock.advance(timedelta(minutes=31))
+    clock.advance(minutes=31)
     page = await browser.open_connect_link(link)
     assert page.status == 400 and "expired" in await page.text()
     assert "Set-Cookie" not in page.headers
@@ -414,14 +414,14 @@ async def test_a_reminder_goes_a_week_before_the_token_expires(
     post_id: int,
 ) -> None:
     await connected(slack, flywheel, browser)
-    clock.advance(timedelta(days=52))
+    clock.advance(days=52)
     await flywheel.sweeper.run_once()
     await flywheel.dispatcher.drain()
     assert not any("expires on" in t for t in dms(slack.fake))
-    clock.advance(timedelta(days=2))
+    clock.advance(days=2)
     await flywheel.sweeper.run_once()
     await flywheel.sweeper.run_once()
-    clock.advance(timedelta(days=1))
+    clock.advance(days=1)
     await flywheel.dispatcher.drain()
     assert sum("expires on" in t for t in dms(slack.fake)) == 1
 
@@ -455,7 +455,7 @@ async def test_a_lost_answer_is_never_sent_again_and_the_person_checks_their_fee
     [row] = await rows(flywheel, LinkedInPost)
     assert row.status == "unconfirmed" and row.urn is None
     assert any("never came back" in t for t in dms(slack.fake))
-    clock.advance(timedelta(hours=3))
+    clock.advance(hours=3)
     await flywheel.sweeper.run_once()
     assert len(fake_linkedin.posts) == 1
 
@@ -543,7 +543,7 @@ async def test_a_scheduled_post_can_be_cancelled_until_it_is_sent(
     assert "Scheduled for LinkedIn" in scheduled["text"]
     cancel = buttons(scheduled["blocks"])["linkedin_cancel"]
     await slack.interact(slack.block_action("linkedin_cancel", cancel["value"]))
-    clock.advance(timedelta(days=1))
+    clock.advance(days=1)
     await flywheel.sweeper.run_once()
     [row] = await rows(flywheel, LinkedInPost)
     assert row.status == "cancelled" and fake_linkedin.posts == []
@@ -554,9 +554,12 @@ async def test_a_time_outside_working_hours_is_refused(
 ) -> None:
     await connected(slack, flywheel, browser)
     view = await open_post_form(slack, post_id)
-    night = int(datetime(2026, 11, 25, 2, 0, tzinfo=UTC).timestamp())
-    option = {"text": {"type": "plain_text", "text": "night"}, "value": f"at:{night}"}
-    answer = await submit(slack, view, {"caption": "Hi", "when": option})
+    # A tampered payload: a time at night, which the form never offered.
+    night = f"at:{int(datetime(2026, 11, 25, 2, 0, tzinfo=UTC).timestamp())}"
+    _select(view, "when")["options"].append(
+        {"text": {"type": "plain_text", "text": "night"}, "value": night}
+    )
+    answer = await submit(slack, view, {"caption": "Hi", "when": night})
     assert answer["response_action"] == "errors" and "when" in answer["errors"]
     assert await rows(flywheel, LinkedInPost) == []
 

@@ -168,11 +168,12 @@ class LinkedInPages:
             return page("denied", detail=query.get("error_description", error), clear=True)
         code = query.get("code", "")
         try:
-            state = connection.read_state(
-                self._config, query.get("state", ""), request.cookies.get(COOKIE), now
-            )
+            state = connection.read_state(self._config, query.get("state", ""), now)
             if not code:
                 raise connection.Refused("missing")
+            await connection.refuse_used(self._sessions, state)
+            connection.same_browser(state, request.cookies.get(COOKIE))
+            # Recorded before the code is exchanged: two callbacks racing, one wins.
             await connection.use_state(self._sessions, state, now)
         except connection.Refused as refused:
             log.info("linkedin.callback_refused", reason=refused.reason)

@@ -119,19 +119,33 @@ class State:
     nonce: str
 
 
-def read_state(config: Config, state: str, browser_nonce: str | None, now: datetime) -> State:
-    """Who a callback's `state` was made for, checked against the browser that started it."""
+def read_state(config: Config, state: str, now: datetime) -> State:
+    """Who a callback's `state` was made for; Refused when missing, forged or expired."""
     if not state:
         raise Refused("missing")
     claims = _claims(config, state, STATE_PURPOSE, now)
     nonce = claims.get("n")
-    if not isinstance(nonce, str):
+    if not isinstance(nonce, str) or not nonce:
         raise Refused("invalid")
-    if browser_nonce is None or not secrets.compare_digest(nonce, browser_nonce):
+    return State(Who(claims["w"], claims["m"]), nonce)
+
+
+def same_browser(state: State, browser_nonce: str | None) -> None:
+    """Refused unless the browser finishing the flow is the one that started it."""
+    if browser_nonce is None or not secrets.compare_digest(state.nonce, browser_nonce):
         # Started by someone else, or in another browser: finishing it here would connect
         # one person's LinkedIn to another person's chat account.
         raise Refused("foreign")
-    return State(Who(claims["w"], claims["m"]), nonce)
+
+
+async def refuse_used(sessions: SessionFactory, state: State) -> None:
+    """Refused("replayed") when this state was used before, whoever brings it back."""
+    async with sessions() as session:
+        used = (
+            await session.exec(select(LinkedInState.id).where(LinkedInState.nonce == state.nonce))
+        ).first()
+    if used is not None:
+        raise Refused("replayed")
 
 
 async def use_state(sessions: SessionFactory, state: State, now: datetime) -> None:

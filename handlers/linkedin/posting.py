@@ -254,6 +254,8 @@ def _chosen_time(raw: str, now: datetime, tz: ZoneInfo, hours: WorkingHours) -> 
     """When the person asked to post: now (None) or a time in their working hours."""
     if raw == "now":
         return None
+    if not raw:
+        raise ValueError("Choose when to post: now, or one of the times offered.")
     moment = None
     if raw.startswith("at:") and raw[3:].isdigit():
         moment = datetime.fromtimestamp(int(raw[3:]), tz=now.tzinfo)
@@ -278,7 +280,7 @@ async def submit(ctx: Context, submission: Submission) -> Reply:
         )
     at: datetime | None = None
     try:
-        at = _chosen_time(first(submission.values.get("when")).strip() or "now", ctx.now, tz, hours)
+        at = _chosen_time(first(submission.values.get("when")).strip(), ctx.now, tz, hours)
     except ValueError as error:
         errors["when"] = str(error)
     if errors:
