@@ -92,15 +92,18 @@ def composer_url(post: Post, network: str, caption: str, tracked: str, mode: str
     return composer.mailto_url(post.title, caption, tracked)
 
 
-def share_buttons(links: Mapping[str, TrackedLink], public_base_url: str) -> tuple[Button, ...]:
+def share_buttons(
+    links: Mapping[str, TrackedLink], public_base_url: str, linkedin_button: Button | None = None
+) -> tuple[Button, ...]:
     """LinkedIn, X and email buttons, each with the person's own link for that network.
 
     A button leads through `/s/…`, which records the share and opens the composer, so a
     press counts on every platform; where the platform also reports it (Slack), the two
-    reports of one press are one share.
+    reports of one press are one share. `linkedin_button` (where LinkedIn posting is set
+    up: post from chat, or connect first) goes beside the composer's.
     """
     labels = {"linkedin": "Share on LinkedIn", "x": "Post on X", "email": "Email it"}
-    return tuple(
+    composers = tuple(
         Button(
             label=labels[network],
             action=actions.SHARE[network],
@@ -110,6 +113,9 @@ def share_buttons(links: Mapping[str, TrackedLink], public_base_url: str) -> tup
         )
         for network in SHARE_NETWORKS
     )
+    if linkedin_button is None:
+        return composers
+    return (composers[0], linkedin_button, *composers[1:])
 
 
 def caption_for(post: Post, member_id: int) -> str:
@@ -131,7 +137,6 @@ def share_message(
 
     `linkedin_button` (where LinkedIn posting is set up) posts from chat, or connects first.
     """
-    shares = share_buttons(links, public_base_url)
     blocks: list[Block] = [
         Section(text=headline(post, public_base_url)),
         Section(
@@ -142,9 +147,7 @@ def share_message(
         ),
         Buttons(
             buttons=(
-                *shares[:1],
-                *((linkedin_button,) if linkedin_button is not None else ()),
-                *shares[1:],
+                *share_buttons(links, public_base_url, linkedin_button),
                 Button(label="Log a win", action=actions.WIN_LOG, value=str(post.id)),
             )
         ),
