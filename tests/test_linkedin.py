@@ -651,3 +651,68 @@ async def test_without_linkedin_settings_no_linkedin_button_appears(
     finally:
         await client.close()
         await app.close()
+
+
+# -- figures ----------------------------------------------------------------------------------
+
+
+async def test_stats_notes_and_digests_count_confirmed_posts_apart_from_button_presses(
+    slack: SlackHttp,
+    flywheel: Flywheel,
+    browser: Browser,
+    fake_linkedin: FakeLinkedIn,
+    clock: FrozenClock,
+    post_id: int,
+) -> None:
+    from handlers.core.context import Scope
+    from handlers.core.workspace_settings import load
+    from handlers.impact import digest_figures, digest_message, notes
+    from handlers.impact.query import Period
+
+    # One composer button pressed (an intent), one post LinkedIn confirmed, one it refused.
+    await slack.interact(slack.block_action("share_post", str(post_id)))
+    await flywheel.dispatcher.drain()
+    composer = buttons(answers(slack.fake)[-1]["blocks"])["share_linkedin"]
+    await slack.interact(slack.block_action("share_linkedin", composer["value"]))
+    await post_now(slack, flywheel, browser, post_id)
+    fake_linkedin.fail_posts("422")
+    view = await open_post_form(slack, post_id)
+    await submit(slack, view, {"caption": "Again"})
+    await flywheel.sweeper.run_once()
+
+    answer = await (await slack.command("stats")).json()
+    fields = " ".join(
+        f["text"] for b in answer["blocks"] if b["type"] == "section" for f in b.get("fields", [])
+    ).replace("*", "")
+    assert "Shares\n1" in fields
+    assert "Posted on LinkedIn (confirmed)\n1" in fields
+    assert "Your LinkedIn posts (confirmed)\n1" in fields
+    assert "linkedin_disconnect" in buttons(answer["blocks"])
+
+    week = Period(clock.now() - timedelta(days=1), clock.now() + timedelta(days=1))
+    async with transaction(flywheel.sessions) as session:
+        workspace = (await session.exec(select(Workspace))).one()
+        scope = Scope(session, clock, flywheel.router.config, workspace)
+        assert await notes.send_all(scope, load(workspace), week, "2026-W48") >= 1
+    await flywheel.dispatcher.drain()
+    [alice_note] = [
+        c.args
+        for c in slack.fake.calls_to("chat.postMessage")
+        if "Your week" in c.args["text"] and c.args["channel"] == "UALICE"
+    ]
+    assert "1 post published from Flywheel, confirmed by LinkedIn" in str(alice_note["blocks"])
+    [author_note] = [
+        c.args
+        for c in slack.fake.calls_to("chat.postMessage")
+        if "Your week" in c.args["text"] and c.args["channel"] == "UADMIN"
+    ]
+    assert "published 1 time from Flywheel" in str(author_note["blocks"])
+
+    async with flywheel.sessions() as session:
+        workspace = (await session.exec(select(Workspace))).one()
+        figures = await digest_figures.build(
+            session, workspace.id or 0, load(workspace), clock.now() + timedelta(days=6)
+        )
+    assert figures.linkedin_posts == 1 and figures.this.shares == 1
+    shown = digest_message.message(figures, chart_url=None, page_url=None)
+    assert "1 post on LinkedIn from Flywheel, confirmed by LinkedIn" in str(shown.blocks)
