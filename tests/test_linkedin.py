@@ -716,3 +716,18 @@ async def test_stats_notes_and_digests_count_confirmed_posts_apart_from_button_p
     assert figures.linkedin_posts == 1 and figures.this.shares == 1
     shown = digest_message.message(figures, chart_url=None, page_url=None)
     assert "1 post on LinkedIn from Flywheel, confirmed by LinkedIn" in str(shown.blocks)
+
+
+async def test_app_home_connects_and_shows_the_connection(
+    slack: SlackHttp, flywheel: Flywheel, browser: Browser, post_id: int
+) -> None:
+    await slack.event(slack.home_opened())
+    await flywheel.dispatcher.drain()
+    view = slack.fake.calls_to("views.publish")[-1].args["view"]
+    assert "linkedin_connect" in str(view["blocks"])
+    await connected(slack, flywheel, browser)
+    await slack.event(slack.home_opened())
+    await flywheel.dispatcher.drain()
+    view = slack.fake.calls_to("views.publish")[-1].args["view"]
+    assert "Connected as" in str(view["blocks"]) and "Alice Martin" in str(view["blocks"])
+    assert "linkedin_disconnect" in str(view["blocks"])

@@ -22,7 +22,7 @@ from handlers.core.context import Config, Context, Scope, dm
 from handlers.core.errors import DomainError
 from handlers.core.interactions import NO_REPLY, Action, Reply
 from handlers.core.markup import md
-from handlers.core.messages import Button, Buttons, ContextLine, Message, Section
+from handlers.core.messages import Block, Button, Buttons, ContextLine, Header, Message, Section
 from handlers.core.quiet_hours import next_allowed, zone
 from handlers.core.sealing import Keyring, Unreadable
 from handlers.core.workspace_settings import load
@@ -319,6 +319,24 @@ def post_button(post_id: int | None, connected: bool) -> Button:
     if not connected:
         return connect_button("Connect LinkedIn to post")
     return Button(label="Post on LinkedIn", action=actions.LINKEDIN_POST, value=str(post_id))
+
+
+async def home_blocks(ctx: Context) -> list[Block]:
+    """The member's LinkedIn in their home: connected (until when), and the button to change it."""
+    if not ctx.config.linkedin:
+        return []
+    account = await account_of(ctx, ctx.member_id)
+    if account is None:
+        line = md("Not connected. Connect once to post approved posts as yourself in one click.")
+        button = connect_button()
+    elif account.expires_at <= ctx.now:
+        line = md("Your connection as *{}* has expired: reconnect to keep posting.", account.name)
+        button = connect_button("Reconnect LinkedIn")
+    else:
+        until = f"{account.expires_at:%-d %b %Y}"
+        line = md("Connected as *{}* until {}.", account.name or "you", until)
+        button = Button(label="Disconnect LinkedIn", action=actions.LINKEDIN_DISCONNECT)
+    return [Header(text="LinkedIn"), Section(text=line, button=button)]
 
 
 # -- chat ---------------------------------------------------------------------------------
