@@ -8,10 +8,13 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import structlog
 from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlmodel import select
 
@@ -23,6 +26,8 @@ from testing.builders import add_post, add_workspace
 from testing.fakes.clock import FrozenClock
 from testing.fakes.linkedin import FakeLinkedIn
 from testing.fakes.slack_api import FakeSlack
+from tests.http_edges import rows as all_rows
+from tests.http_edges import watching
 from tests.linkedin_flow import Browser, build_with_linkedin, settings_with_linkedin, state_of
 from tests.slack_http import SlackHttp
 
@@ -239,7 +244,7 @@ async def test_a_forged_state_is_refused_and_nothing_is_stored(
 
 
 async def test_a_replayed_state_is_refused(
-    slack: SlackHttp, flywheel: Flywheel, browser: Browser, post_id: int
+    slack: SlackHttp, flywheel: Flywheel, browser: Browser, clock: FrozenClock, post_id: int
 ) -> None:
     started = await browser.open_connect_link(await connect_link(slack, flywheel))
     back = await browser.consent(started.headers["Location"])
@@ -248,6 +253,11 @@ async def test_a_replayed_state_is_refused(
     again = await browser.callback(back)
     assert again.status == 400 and "already used" in again.text
     assert [a.token for a in await rows(flywheel, LinkedInAccount)] == [account.token]
+    # Once the state could no longer be accepted anyway, its record goes.
+    clock.advance(minutes=21)
+    await flywheel.sweeper.run_once()
+    assert await rows(flywheel, LinkedInState) == []
+    assert (await browser.callback(back)).status == 400
 
 
 async def test_an_expired_state_is_refused(
@@ -731,3 +741,46 @@ async def test_app_home_connects_and_shows_the_connection(
     view = slack.fake.calls_to("views.publish")[-1].args["view"]
     assert "Connected as" in str(view["blocks"]) and "Alice Martin" in str(view["blocks"])
     assert "linkedin_disconnect" in str(view["blocks"])
+
+
+# -- the browser legs, fuzzed -------------------------------------------------------------------
+
+_texts = st.one_of(
+    st.none(),
+    st.text(max_size=60),
+    st.sampled_from(["", ".", "a.b", "user_cancelled_authorize", "\x00", "%00", "x" * 3000]),
+)
+
+
+@settings(max_examples=30)
+@given(
+    route=st.sampled_from(["/linkedin/connect", "/linkedin/callback"]),
+    code=_texts,
+    state=_texts,
+    error=_texts,
+    t=_texts,
+    cookie=_texts,
+)
+async def test_the_browser_legs_answer_anything_without_5xx_and_write_nothing(
+    slack: SlackHttp,
+    flywheel: Flywheel,
+    route: str,
+    code: str | None,
+    state: str | None,
+    error: str | None,
+    t: str | None,
+    cookie: str | None,
+) -> None:
+    query = {
+        k: v.replace("\x00", "")
+        for k, v in {"code": code, "state": state, "error": error, "t": t}.items()
+        if v is not None
+    }
+    headers = {"Cookie": f"flywheel_linkedin={quote(cookie)}"} if cookie else {}
+    before = await all_rows(flywheel)
+    with watching() as logs:
+        answer = await slack.client.get(route, params=query, headers=headers, allow_redirects=False)
+        await answer.read()
+    assert answer.status < 500, answer.status
+    assert logs.lines == []
+    assert await all_rows(flywheel) == before

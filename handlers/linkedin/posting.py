@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import structlog
-from sqlmodel import col, select
+from sqlmodel import col, delete, select
 
 from handlers.core import actions, markup
 from handlers.core.context import Config, Context, Scope, dm
@@ -63,6 +63,7 @@ from storage.db import SessionFactory, transaction
 from storage.models import (
     LinkedInAccount,
     LinkedInPost,
+    LinkedInState,
     Member,
     Post,
     ShareSuggestion,
@@ -589,6 +590,7 @@ async def tell_expired(scope: Scope, account: LinkedInAccount, member: Member) -
 # -- per-workspace sweep: reminders, expiries, lost sends ---------------------------------
 
 REMIND_BEFORE = timedelta(days=7)
+STATES_KEPT = connection.STATE_TTL * 2
 
 
 async def sweep(scope: Scope, ai: AI) -> None:
@@ -625,6 +627,13 @@ async def sweep(scope: Scope, ai: AI) -> None:
                 key=f"linkedin:remind:{account.id}:{int(account.connected_at.timestamp())}",
                 not_before=next_allowed(now, tz, hours),
             )
+    # A used state only has to be remembered while it could still be accepted.
+    await scope.session.exec(
+        delete(LinkedInState).where(
+            col(LinkedInState.workspace_id) == scope.workspace_id,
+            col(LinkedInState.used_at) < now - STATES_KEPT,
+        )
+    )
     abandoned = (
         await scope.session.exec(
             select(LinkedInPost).where(
