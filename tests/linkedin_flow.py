@@ -36,8 +36,8 @@ def settings_with_linkedin(
     return slack_settings(database_url, slack, **linkedin_settings(linkedin), **overrides)
 
 
-def build_with_linkedin(settings: Settings, clock: FrozenClock) -> Flywheel:
-    return build(settings, clock=clock, linkedin_read_timeout=READ_TIMEOUT)
+def build_with_linkedin(settings: Settings, clock: FrozenClock, **options: Any) -> Flywheel:
+    return build(settings, clock=clock, linkedin_read_timeout=READ_TIMEOUT, **options)
 
 
 @dataclass

@@ -405,7 +405,9 @@ async def test_an_expired_token_is_refused_at_once_and_a_scheduled_post_waits_fo
     # Posting now with the expired token: a clear refusal, nothing sent.
     await slack.interact(slack.block_action("linkedin_post", str(post_id)))
     await flywheel.dispatcher.drain()
-    assert "expired" in str(answers(slack.fake)[-1]["text"])
+    refusal = answers(slack.fake)[-1]
+    assert "expired, so nothing was posted" in str(refusal["text"])
+    assert "linkedin_connect" in buttons(refusal["blocks"])
 
     # Reconnecting sends the waiting post, once.
     await connected(slack, flywheel, browser)

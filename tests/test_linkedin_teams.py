@@ -54,17 +54,10 @@ async def teams_app(
     migrated_url: str, key_server: KeyServer, fake_linkedin: FakeLinkedIn, clock: FrozenClock
 ) -> AsyncIterator[Flywheel]:
     app = build_with_linkedin(
-        teams_settings(migrated_url, key_server, **linkedin_settings(fake_linkedin)), clock
+        teams_settings(migrated_url, key_server, **linkedin_settings(fake_linkedin)),
+        clock,
+        teams_credentials=credentials_factory(),
     )
-    # Teams' outbound tokens come from a fake; build_with_linkedin leaves them default.
-    from adapters.teams.adapter import TeamsAdapter
-
-    assert app.teams is not None
-    await app.teams.close()
-    app.teams = TeamsAdapter.from_settings(
-        app.settings, app.router, credentials_factory=credentials_factory(), limiter=app.limiter
-    )
-    app.add_sender(app.teams.sender)
     yield app
     await app.close()
 

@@ -11,6 +11,7 @@ unless every check passed and LinkedIn handed over a token.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -178,7 +179,7 @@ async def save_account(
     who: Who,
     grant: Grant,
     person: Person,
-    on_commit: Any = None,
+    on_commit: Callable[[], None] | None = None,
 ) -> str:
     """Store the sealed token, wake posts that waited for it, tell the member in chat.
 

@@ -193,20 +193,47 @@ async def suggested_caption(ctx: Scope, post: Post, member_id: int) -> str:
     return planned or caption_for(post, member_id)
 
 
+NOT_CONNECTED = (
+    "Your LinkedIn isn't connected, so nothing was posted. Connect it first — it takes a "
+    "few seconds."
+)
+EXPIRED = (
+    "Your LinkedIn connection has expired, so nothing was posted. Reconnect it — it takes a "
+    "few seconds."
+)
+
+
+class NotConnected(DomainError):
+    """The member's LinkedIn is not usable now; the reply offers to (re)connect."""
+
+    def reply(self) -> Reply:
+        again = self.message == EXPIRED
+        return Reply(
+            message=Message(
+                text=self.message,
+                blocks=(
+                    Section(text=self.message),
+                    Buttons(
+                        buttons=(
+                            connection.connect_button(
+                                "Reconnect LinkedIn" if again else "Connect LinkedIn"
+                            ),
+                        )
+                    ),
+                ),
+            ),
+            private=True,
+        )
+
+
 async def _connected(ctx: Context) -> LinkedInAccount:
-    """The actor's LinkedIn, usable now; a clear refusal (with what to do) otherwise."""
+    """The actor's LinkedIn, usable now; NotConnected (saying what to do) otherwise."""
     connection.keyring(ctx.config)
     account = await connection.account_of(ctx, ctx.member_id)
     if account is None:
-        raise DomainError(
-            "Your LinkedIn isn't connected, so nothing was posted. Press “Connect LinkedIn” "
-            "on the post (or in `stats`) first."
-        )
+        raise NotConnected(NOT_CONNECTED)
     if account.expires_at <= ctx.now:
-        raise DomainError(
-            "Your LinkedIn connection has expired, so nothing was posted. Press “Connect "
-            "LinkedIn” to reconnect — it takes a few seconds."
-        )
+        raise NotConnected(EXPIRED)
     return account
 
 
@@ -243,7 +270,10 @@ def _on_its_way(earlier: LinkedInPost | None, tz: ZoneInfo) -> None:
 async def open_form(ctx: Context, action: Action) -> Reply:
     """`linkedin_post`: the form, with the caption suggested for this person."""
     post = await get_post(ctx, action.value)
-    account = await _connected(ctx)
+    try:
+        account = await _connected(ctx)
+    except NotConnected as refused:
+        return refused.reply()
     tz, hours = _local(ctx.member, ctx.workspace)
     earlier = await _latest(ctx, post.id or 0)
     _on_its_way(earlier, tz)
@@ -286,7 +316,10 @@ async def submit(ctx: Context, submission: Submission) -> Reply:
         errors["when"] = str(error)
     if errors:
         return Reply.invalid(errors)
-    await _connected(ctx)
+    try:
+        await _connected(ctx)
+    except NotConnected as refused:
+        return refused.reply()
     _on_its_way(await _latest(ctx, post.id or 0), tz)
     links = await tracked_links.links_for(ctx, post, [ctx.member], ("linkedin",))
     link = links[(ctx.member_id, "linkedin")]

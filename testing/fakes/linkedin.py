@@ -113,7 +113,7 @@ class FakeLinkedIn:
         ):
             return web.Response(status=400, text="invalid authorization request")
         scopes = set(query.get("scope", "").split())
-        if not REQUIRED_SCOPES <= scopes:
+        if not scopes >= REQUIRED_SCOPES:
             return web.Response(status=400, text=f"missing scopes {REQUIRED_SCOPES - scopes}")
         state = query.get("state", "")
         if self.consent == "cancel":
