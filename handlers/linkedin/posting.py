@@ -13,13 +13,16 @@ the member is asked to check their feed. Only what LinkedIn says was not publish
 
 from __future__ import annotations
 
+import asyncio
 import random
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import structlog
+from sqlalchemy import and_
+from sqlalchemy import select as sa_select
 from sqlmodel import col, delete, select
 
 from handlers.core import actions, markup
@@ -90,7 +93,9 @@ SENDING_LEASE = timedelta(minutes=10)
 MAX_ATTEMPTS = 6
 RETRY_BASE = timedelta(minutes=2)
 RETRY_CAP = timedelta(hours=2)
-PER_RUN = 20
+# Posts a run of the job publishes at most, and how many go to LinkedIn side by side.
+PER_RUN = 500
+BATCH = 10
 ACTIVITY_URL = "https://www.linkedin.com/in/me/recent-activity/all/"
 
 
@@ -470,70 +475,91 @@ def _description(post: Post) -> str:
 async def run_posts(
     sessions: SessionFactory, clock: Clock, config: Config, ai: AI, limit: int = PER_RUN
 ) -> int:
-    """Publish the posts that are due; returns how many were sent to LinkedIn."""
-    if ai.linkedin is None or config.keyring is None or not config.linkedin:
+    """Publish the posts that are due, a batch at a time; how many were sent to LinkedIn.
+
+    A batch is claimed in one transaction, sent to LinkedIn side by side (each member posts
+    once: the calls are independent), and its outcomes are written in one transaction.
+    """
+    api = ai.linkedin
+    if api is None or config.keyring is None or not config.linkedin:
         return 0
     sent = 0
-    for _ in range(limit):
-        more, claimed = await _claim(sessions, clock, config)
-        if claimed is not None:
-            outcome = await _publish(ai.linkedin, claimed)
-            await _finish(sessions, clock, config, claimed, outcome)
-            sent += 1
+    while sent < limit:
+        batch, more = await _claim(sessions, clock, config, min(BATCH, limit - sent))
+        if batch:
+            outcomes = await asyncio.gather(*(_publish(api, claimed) for claimed in batch))
+            await _finish(sessions, clock, config, list(zip(batch, outcomes, strict=True)))
+            sent += len(batch)
         if not more:
             break
     return sent
 
 
 async def _claim(
-    sessions: SessionFactory, clock: Clock, config: Config
-) -> tuple[bool, Claimed | None]:
-    """Take the next due post and mark it `sending`; (False, None) when none is due."""
+    sessions: SessionFactory, clock: Clock, config: Config, size: int
+) -> tuple[list[Claimed], bool]:
+    """Take up to `size` due posts and mark them `sending`; with whether more may be due.
+
+    Posts whose member disconnected are cancelled, and those whose token expired wait, in
+    the same transaction: neither is sent.
+    """
     assert config.keyring is not None
     async with transaction(sessions) as session:
         now = clock.now()
+        # One statement for the rows and all they need: each round trip counts, per post.
         query = (
-            select(LinkedInPost)
+            _with_context(
+                sa_select(LinkedInPost, Workspace, Member, Post, TrackedLink, LinkedInAccount)
+            )
+            .join(TrackedLink, col(TrackedLink.id) == LinkedInPost.link_id)
+            .outerjoin(
+                LinkedInAccount,
+                and_(
+                    col(LinkedInAccount.member_id) == LinkedInPost.member_id,
+                    col(LinkedInAccount.workspace_id) == LinkedInPost.workspace_id,
+                    col(LinkedInAccount.disconnected_at).is_(None),
+                ),
+            )
             .where(LinkedInPost.status == S.SCHEDULED, col(LinkedInPost.due_at) <= now)
-            .order_by(col(LinkedInPost.due_at))
-            .limit(1)
+            .order_by(col(LinkedInPost.due_at), col(LinkedInPost.id))
+            .limit(size)
         )
         if on_postgres(session):
-            query = query.with_for_update(skip_locked=True)
-        row = (await session.exec(query)).first()
-        if row is None:
-            return False, None
-        workspace = await session.get(Workspace, row.workspace_id)
-        member = await session.get(Member, row.member_id)
-        post = await session.get(Post, row.post_id)
-        link = await session.get(TrackedLink, row.link_id)
-        assert workspace is not None and member is not None and post is not None
-        assert link is not None
-        scope = Scope(session, clock, config, workspace)
-        account = await connection.account_of(scope, row.member_id)
-        row.updated_at = now
-        if account is None:
-            row.status, row.error = move(row.status, S.CANCELLED), "LinkedIn disconnected"
+            query = query.with_for_update(skip_locked=True, of=LinkedInPost)
+        found = (await session.exec(query)).all()
+        claimed: list[Claimed] = []
+        for row, workspace, member, post, link, account in found:
+            scope = Scope(session, clock, config, workspace)
+            row.updated_at = now
             session.add(row)
-            return True, None
-        if account.expires_at <= now:
-            row.status = move(row.status, S.WAITING)
-            session.add(row)
-            await tell_expired(scope, account, member)
-            return True, None
-        token = connection.unseal(config.keyring, account)
-        session.add(account)
-        row.status = move(row.status, S.SENDING)
-        row.sent_at = now
-        session.add(row)
-        article = Article(
-            author=author_urn(account.person_id),
-            commentary=escape(row.caption),
-            source=tracked_links.tracked_url(config.public_base_url, link.code),
-            title=post.title,
-            description=_description(post),
-        )
-        return True, Claimed(row.id or 0, token, article)
+            if account is None:
+                row.status, row.error = move(row.status, S.CANCELLED), "LinkedIn disconnected"
+                continue
+            if account.expires_at <= now:
+                row.status = move(row.status, S.WAITING)
+                await tell_expired(scope, account, member)
+                continue
+            token = connection.unseal(config.keyring, account)
+            session.add(account)
+            row.status, row.sent_at = move(row.status, S.SENDING), now
+            article = Article(
+                author=author_urn(account.person_id),
+                commentary=escape(row.caption),
+                source=tracked_links.tracked_url(config.public_base_url, link.code),
+                title=post.title,
+                description=_description(post),
+            )
+            claimed.append(Claimed(row.id or 0, token, article))
+        return claimed, len(found) == size
+
+
+def _with_context(query: Any) -> Any:
+    """`query` over LinkedInPost joined to its workspace, member and post."""
+    return (
+        query.join(Workspace, col(Workspace.id) == LinkedInPost.workspace_id)
+        .join(Member, col(Member.id) == LinkedInPost.member_id)
+        .join(Post, col(Post.id) == LinkedInPost.post_id)
+    )
 
 
 async def _publish(api: LinkedInApi, claimed: Claimed) -> Outcome:
@@ -548,57 +574,68 @@ async def _publish(api: LinkedInApi, claimed: Claimed) -> Outcome:
 
 
 async def _finish(
-    sessions: SessionFactory, clock: Clock, config: Config, claimed: Claimed, outcome: Outcome
+    sessions: SessionFactory,
+    clock: Clock,
+    config: Config,
+    results: list[tuple[Claimed, Outcome]],
 ) -> None:
+    """Record what LinkedIn answered for each post of a batch, and tell each member."""
+    outcomes = {claimed.id: outcome for claimed, outcome in results}
     async with transaction(sessions) as session:
-        row = await session.get(LinkedInPost, claimed.id)
-        assert row is not None
-        workspace = await session.get(Workspace, row.workspace_id)
-        member = await session.get(Member, row.member_id)
-        post = await session.get(Post, row.post_id)
-        assert workspace is not None and member is not None and post is not None
-        scope = Scope(session, clock, config, workspace)
-        now, error = scope.now, outcome.error
-        row.updated_at = now
-        bound = log.bind(linkedin_post=row.id, workspace=workspace.external_id)
-        to, key = dm(member.user_id), f"linkedin:post:{row.id}"
-        if outcome.urn is not None:
-            row.status, row.urn, row.posted_at = move(row.status, S.POSTED), outcome.urn, now
-            await scope.send(to, posted_message(post, outcome.urn, config.public_base_url), key=key)
-            bound.info("linkedin.posted", urn=outcome.urn)
-        elif isinstance(error, NotSent):
-            row.attempts += 1
-            row.error = error.detail[:1000]
-            if row.attempts >= MAX_ATTEMPTS:
-                row.status = move(row.status, S.FAILED)
-                await scope.send(to, gave_up_message(post), key=key)
-                bound.warning("linkedin.gave_up", error=error.detail, attempts=row.attempts)
-            else:
-                tz, hours = _local(member, workspace)
-                pause = min(RETRY_CAP, RETRY_BASE * 2 ** (row.attempts - 1))
-                wait = max(pause.total_seconds(), error.retry_after or 0)
-                wait *= random.uniform(1.0, 1.25)
-                row.status = move(row.status, S.SCHEDULED)
-                row.due_at = next_allowed(now + timedelta(seconds=wait), tz, hours)
-                bound.info("linkedin.retry_later", error=error.detail, due_at=row.due_at)
-        elif isinstance(error, Unauthorized):
-            row.status = move(row.status, S.WAITING)
-            account = await connection.account_of(scope, row.member_id)
-            if account is not None:
-                account.expires_at = min(account.expires_at, now)
-                session.add(account)
-                await tell_expired(scope, account, member)
-            bound.info("linkedin.unauthorized")
-        elif isinstance(error, Refused):
-            row.status, row.error = move(row.status, S.FAILED), error.detail[:1000]
-            await scope.send(to, refused_message(post, error.detail), key=key)
-            bound.info("linkedin.refused", status=error.status, error=error.detail)
+        query = _with_context(sa_select(LinkedInPost, Workspace, Member, Post)).where(
+            col(LinkedInPost.id).in_(sorted(outcomes))
+        )
+        for row, workspace, member, post in (await session.exec(query)).all():
+            scope = Scope(session, clock, config, workspace)
+            await _record(scope, row, member, post, outcomes[row.id or 0])
+
+
+async def _record(
+    scope: Scope, row: LinkedInPost, member: Member, post: Post, outcome: Outcome
+) -> None:
+    """One post's outcome: posted, retried later, waiting, refused or unconfirmed."""
+    session, config, workspace = scope.session, scope.config, scope.workspace
+    now, error = scope.now, outcome.error
+    row.updated_at = now
+    bound = log.bind(linkedin_post=row.id, workspace=workspace.external_id)
+    to, key = dm(member.user_id), f"linkedin:post:{row.id}"
+    if outcome.urn is not None:
+        row.status, row.urn, row.posted_at = move(row.status, S.POSTED), outcome.urn, now
+        await scope.send(to, posted_message(post, outcome.urn, config.public_base_url), key=key)
+        bound.info("linkedin.posted", urn=outcome.urn)
+    elif isinstance(error, NotSent):
+        row.attempts += 1
+        row.error = error.detail[:1000]
+        if row.attempts >= MAX_ATTEMPTS:
+            row.status = move(row.status, S.FAILED)
+            await scope.send(to, gave_up_message(post), key=key)
+            bound.warning("linkedin.gave_up", error=error.detail, attempts=row.attempts)
         else:
-            detail = getattr(error, "detail", "no answer")
-            row.status, row.error = move(row.status, S.UNCONFIRMED), str(detail)[:1000]
-            await scope.send(to, unconfirmed_message(post), key=key)
-            bound.warning("linkedin.unconfirmed", error=detail)
-        session.add(row)
+            tz, hours = _local(member, workspace)
+            pause = min(RETRY_CAP, RETRY_BASE * 2 ** (row.attempts - 1))
+            wait = max(pause.total_seconds(), error.retry_after or 0)
+            wait *= random.uniform(1.0, 1.25)
+            row.status = move(row.status, S.SCHEDULED)
+            row.due_at = next_allowed(now + timedelta(seconds=wait), tz, hours)
+            bound.info("linkedin.retry_later", error=error.detail, due_at=row.due_at)
+    elif isinstance(error, Unauthorized):
+        row.status = move(row.status, S.WAITING)
+        account = await connection.account_of(scope, row.member_id)
+        if account is not None:
+            account.expires_at = min(account.expires_at, now)
+            session.add(account)
+            await tell_expired(scope, account, member)
+        bound.info("linkedin.unauthorized")
+    elif isinstance(error, Refused):
+        row.status, row.error = move(row.status, S.FAILED), error.detail[:1000]
+        await scope.send(to, refused_message(post, error.detail), key=key)
+        bound.info("linkedin.refused", status=error.status, error=error.detail)
+    else:
+        detail = getattr(error, "detail", "no answer")
+        row.status, row.error = move(row.status, S.UNCONFIRMED), str(detail)[:1000]
+        await scope.send(to, unconfirmed_message(post), key=key)
+        bound.warning("linkedin.unconfirmed", error=detail)
+    session.add(row)
 
 
 async def tell_expired(scope: Scope, account: LinkedInAccount, member: Member) -> None:
