@@ -786,3 +786,49 @@ async def test_the_browser_legs_answer_anything_without_5xx_and_write_nothing(
     assert answer.status < 500, answer.status
     assert logs.lines == []
     assert await all_rows(flywheel) == before
+
+
+async def test_a_post_left_sending_by_a_stopped_worker_is_unconfirmed_never_resent(
+    slack: SlackHttp,
+    flywheel: Flywheel,
+    browser: Browser,
+    fake_linkedin: FakeLinkedIn,
+    clock: FrozenClock,
+    post_id: int,
+) -> None:
+    await connected(slack, flywheel, browser)
+    view = await open_post_form(slack, post_id)
+    await submit(slack, view, {"caption": "Mid-send"})
+    # The worker marked it sending, then died before LinkedIn answered.
+    async with transaction(flywheel.sessions) as session:
+        [row] = (await session.exec(select(LinkedInPost))).all()
+        row.status, row.sent_at = "sending", clock.now()
+        session.add(row)
+    clock.advance(minutes=11)
+    await flywheel.sweeper.run_once()
+    await flywheel.sweeper.run_once()
+    await flywheel.dispatcher.drain()
+    [row] = await rows(flywheel, LinkedInPost)
+    assert row.status == "unconfirmed" and fake_linkedin.posts == []
+    assert sum("never came back" in t for t in dms(slack.fake)) == 1
+
+
+async def test_linkedin_failing_every_time_gives_up_and_says_nothing_was_published(
+    slack: SlackHttp,
+    flywheel: Flywheel,
+    browser: Browser,
+    fake_linkedin: FakeLinkedIn,
+    clock: FrozenClock,
+    post_id: int,
+) -> None:
+    fake_linkedin.fail_posts(*["500"] * 6)
+    await post_now(slack, flywheel, browser, post_id)
+    for _ in range(6):
+        [row] = await rows(flywheel, LinkedInPost)
+        clock.set(max(clock.now(), row.due_at))
+        await flywheel.sweeper.run_once()
+    await flywheel.dispatcher.drain()
+    [row] = await rows(flywheel, LinkedInPost)
+    assert (row.status, row.attempts) == ("failed", 6)
+    assert fake_linkedin.posts == []
+    assert any("LinkedIn kept failing" in t for t in dms(slack.fake))
