@@ -832,3 +832,26 @@ async def test_linkedin_failing_every_time_gives_up_and_says_nothing_was_publish
     assert (row.status, row.attempts) == ("failed", 6)
     assert fake_linkedin.posts == []
     assert any("LinkedIn kept failing" in t for t in dms(slack.fake))
+
+
+async def test_connecting_again_before_the_worker_revoked_the_old_token_revokes_it_first(
+    slack: SlackHttp,
+    flywheel: Flywheel,
+    browser: Browser,
+    fake_linkedin: FakeLinkedIn,
+    post_id: int,
+) -> None:
+    await connected(slack, flywheel, browser)
+    await slack.interact(slack.block_action("linkedin_disconnect"))
+    await flywheel.dispatcher.drain()
+    await connected(slack, flywheel, browser)
+    first, second = fake_linkedin.issued
+    assert fake_linkedin.revoked == [first]
+    [account] = await rows(flywheel, LinkedInAccount)
+    assert account.disconnected_at is None
+    await flywheel.sweeper.run_once()
+    assert fake_linkedin.revoked == [first] and len(await rows(flywheel, LinkedInAccount)) == 1
+    view = await open_post_form(slack, post_id)
+    await submit(slack, view, {"caption": "Back again"})
+    await flywheel.sweeper.run_once()
+    assert [p.token for p in fake_linkedin.posts] == [second]

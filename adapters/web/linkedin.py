@@ -188,6 +188,13 @@ class LinkedInPages:
         except LinkedInError as failure:
             log.warning("linkedin.exchange_failed", status=failure.status, error=failure.detail)
             return page("unavailable", detail=failure.detail)
+        previous = await connection.revocation_pending(self._sessions, self._config, state.who)
+        if previous is not None:
+            try:
+                await self._api.revoke(previous)
+            except LinkedInError as failure:
+                # Expired or revoked already, or LinkedIn busy: the new token replaces it.
+                log.info("linkedin.revoke_refused", error=failure.detail)
         try:
             name = await connection.save_account(
                 self._sessions, now, self._config, state.who, grant, person, self._on_commit

@@ -172,6 +172,28 @@ async def use_state(sessions: SessionFactory, state: State, now: datetime) -> No
         raise Refused("replayed")
 
 
+async def revocation_pending(
+    sessions: SessionFactory, config: Config, who: Who
+) -> AccessToken | None:
+    """The token of this member's disconnected LinkedIn not yet revoked (the worker's job),
+    so that connecting again revokes it first rather than forget it unrevoked."""
+    async with sessions() as session:
+        account = (
+            await session.exec(
+                select(LinkedInAccount).where(
+                    LinkedInAccount.member_id == who.member_id,
+                    col(LinkedInAccount.disconnected_at).is_not(None),
+                )
+            )
+        ).first()
+        if account is None:
+            return None
+        try:
+            return unseal(keyring(config), account)
+        except Unreadable:
+            return None
+
+
 async def save_account(
     sessions: SessionFactory,
     clock_now: datetime,
