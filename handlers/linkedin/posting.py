@@ -106,16 +106,16 @@ def _local(member: Member, workspace: Workspace) -> tuple[ZoneInfo, WorkingHours
 
 def slots(now: datetime, tz: ZoneInfo, hours: WorkingHours) -> list[datetime]:
     """The times offered for "Post at…", tomorrow morning first, all in working hours."""
-    local = now.astimezone(tz)
+    today = now.astimezone(tz).date()
     found: list[datetime] = []
-    day = local.date()
-    while len(found) < SLOT_DAYS * len(SLOT_TIMES) and day < local.date() + timedelta(days=10):
-        day += timedelta(days=1)
-        for at in SLOT_TIMES:
-            moment = datetime.combine(day, at, tzinfo=tz)
-            if hours.allows(moment):
-                found.append(moment.astimezone(now.tzinfo))
-        if found and len({m.astimezone(tz).date() for m in found}) >= SLOT_DAYS:
+    days = 0
+    for offset in range(1, 11):
+        day = today + timedelta(days=offset)
+        moments = [datetime.combine(day, at, tzinfo=tz) for at in SLOT_TIMES]
+        allowed = [m.astimezone(now.tzinfo) for m in moments if hours.allows(m)]
+        found += allowed
+        days += bool(allowed)
+        if days == SLOT_DAYS:
             break
     if not found:
         # Working hours that avoid every offered time (a short afternoon): their start.
@@ -293,8 +293,9 @@ def _chosen_time(raw: str, now: datetime, tz: ZoneInfo, hours: WorkingHours) -> 
     if not raw:
         raise ValueError("Choose when to post: now, or one of the times offered.")
     moment = None
-    if raw.startswith("at:") and raw[3:].isdigit():
-        moment = datetime.fromtimestamp(int(raw[3:]), tz=now.tzinfo)
+    digits = raw.removeprefix("at:")
+    if raw.startswith("at:") and digits.isascii() and digits.isdigit() and len(digits) <= 12:
+        moment = datetime.fromtimestamp(int(digits), tz=now.tzinfo)
     if moment is None or not now < moment <= now + timedelta(days=14):
         raise ValueError("Choose one of the times offered.")
     if not hours.allows(moment.astimezone(tz)):
