@@ -338,6 +338,9 @@ async def test_an_empty_or_too_long_caption_is_an_inline_error_and_nothing_is_qu
     assert empty["response_action"] == "errors" and "caption" in empty["errors"]
     long = await submit(slack, view, {"caption": "x" * 3001})
     assert "3,000" in long["errors"]["caption"]
+    # Sent escaped, reserved characters count twice towards LinkedIn's limit.
+    reserved = await submit(slack, view, {"caption": "#" * 1501})
+    assert "3,002 of its 3,000" in reserved["errors"]["caption"]
     assert await rows(flywheel, LinkedInPost) == []
 
 

@@ -33,7 +33,7 @@ def test_the_times_offered_start_on_the_next_working_morning_in_the_persons_zone
     ["", "later", "at:", "at:-5", "at:²", "at:١٢", "at:99999999999999999999", "at:0", "at:1 2"],
 )
 def test_a_time_that_was_not_offered_is_refused_in_words(raw: str) -> None:
-    with pytest.raises(ValueError, match="^Choose"):
+    with pytest.raises(ValueError, match=r"^Choose"):
         _chosen_time(raw, FRIDAY_16, PARIS, HOURS)
 
 

@@ -48,6 +48,7 @@ from handlers.core.wording import clip, first
 from handlers.core.workspace_settings import load
 from handlers.linkedin import connection
 from handlers.linkedin.api import (
+    RESERVED,
     AccessToken,
     AnswerLost,
     Article,
@@ -314,6 +315,12 @@ async def submit(ctx: Context, submission: Submission) -> Reply:
     elif len(caption) > CAPTION_MAX:
         errors["caption"] = (
             f"LinkedIn takes up to {CAPTION_MAX:,} characters; this is {len(caption):,}."
+        )
+    elif len(escape(caption)) > CAPTION_MAX:
+        # Sent escaped, each reserved character takes two of LinkedIn's 3,000.
+        errors["caption"] = (
+            f"LinkedIn counts each of {' '.join(sorted(RESERVED))} twice, so this is "
+            f"{len(escape(caption)):,} of its {CAPTION_MAX:,} characters."
         )
     at: datetime | None = None
     try:
