@@ -65,6 +65,8 @@ class Keyring:
     def __post_init__(self) -> None:
         if not self.secrets:
             raise ValueError("a keyring needs at least one secret key")
+        # Kept as a tuple, so a keyring (and the Config holding it) stays hashable.
+        object.__setattr__(self, "secrets", tuple(self.secrets))
 
     def __repr__(self) -> str:
         return f"Keyring({len(self.secrets)} keys)"
