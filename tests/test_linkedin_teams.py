@@ -66,12 +66,8 @@ def chat(teams: TeamsHttp, user: str = "alice") -> str:
     return personal(teams.member(user))
 
 
-async def test_connect_and_post_now_from_teams(
-    teams: TeamsHttp,
-    teams_app: Flywheel,
-    connector: FakeBotConnector,
-    fake_linkedin: FakeLinkedIn,
-) -> None:
+async def a_post(teams: TeamsHttp, teams_app: Flywheel) -> int:
+    """Alice has spoken to the bot; a post of her workspace is approved."""
     await teams.post(teams.message("home"))
     await teams_app.dispatcher.drain()
     async with transaction(teams_app.sessions) as session:
@@ -91,12 +87,15 @@ async def test_connect_and_post_now_from_teams(
             canonical_url="https://blog.acme.test/k8s",
             captions=["How we upgrade Kubernetes"],
         )
+    return post.id or 0
 
-    await teams.post(teams.submit({"action": "share_post", "value": str(post.id)}))
+
+async def connect_in_teams(teams: TeamsHttp, teams_app: Flywheel, post_id: int) -> None:
+    """Connect LinkedIn from the share card, through the browser."""
+    await teams.post(teams.submit({"action": "share_post", "value": str(post_id)}))
     await teams_app.dispatcher.drain()
     card = teams.last(chat(teams)).card
     assert "linkedin_connect" in [a["data"]["action"] for a in actions(card)]
-
     await teams.post(teams.submit(button(card, "linkedin_connect")))
     await teams_app.dispatcher.drain()
     [link] = [u["url"] for u in open_urls(teams.last(chat(teams)).card)]
@@ -110,24 +109,63 @@ async def test_connect_and_post_now_from_teams(
     await teams_app.dispatcher.drain()
     assert "Your LinkedIn is connected" in teams.last(chat(teams)).text
 
-    await teams.post(teams.submit({"action": "share_post", "value": str(post.id)}))
+
+async def post_from_teams(
+    teams: TeamsHttp, teams_app: Flywheel, post_id: int, caption: str
+) -> None:
+    await teams.post(teams.submit({"action": "share_post", "value": str(post_id)}))
     await teams_app.dispatcher.drain()
     card = teams.last(chat(teams)).card
     await teams.post(teams.submit(button(card, "linkedin_post")))
     await teams_app.dispatcher.drain()
     form = teams.form_call(chat(teams))
     done = await teams.post(
-        teams.submit(fill(form.card, {"caption": "Our #k8s (upgrade) notes"}), reply_to=form.landed)
+        teams.submit(fill(form.card, {"caption": caption}), reply_to=form.landed)
     )
     assert done.status == 200
     await teams_app.sweeper.run_once()
     await teams_app.dispatcher.drain()
+
+
+async def test_connect_and_post_now_from_teams(
+    teams: TeamsHttp,
+    teams_app: Flywheel,
+    connector: FakeBotConnector,
+    fake_linkedin: FakeLinkedIn,
+) -> None:
+    post_id = await a_post(teams, teams_app)
+    await connect_in_teams(teams, teams_app, post_id)
+    await post_from_teams(teams, teams_app, post_id, "Our #k8s (upgrade) notes")
     [published] = fake_linkedin.posts
     assert published.body["commentary"] == "Our \\#k8s \\(upgrade\\) notes"
     async with teams_app.sessions() as session:
         [row] = (await session.exec(select(LinkedInPost))).all()
     assert row.status == "posted" and row.urn == published.urn
     assert any("live on LinkedIn" in c.text for c in connector.to(chat(teams)))
+
+
+async def test_a_lost_answer_and_disconnecting_in_teams(
+    teams: TeamsHttp,
+    teams_app: Flywheel,
+    connector: FakeBotConnector,
+    fake_linkedin: FakeLinkedIn,
+) -> None:
+    post_id = await a_post(teams, teams_app)
+    await connect_in_teams(teams, teams_app, post_id)
+    fake_linkedin.fail_posts("reset")
+    await post_from_teams(teams, teams_app, post_id, "Lost on the way")
+    assert "never came back" in teams.last(chat(teams)).text
+    await teams.post(teams.submit({"action": "linkedin_disconnect"}))
+    await teams_app.dispatcher.drain()
+    assert "disconnected" in teams.last(chat(teams)).text
+    await teams_app.sweeper.run_once()
+    assert fake_linkedin.revoked == fake_linkedin.issued
+    await teams.post(teams.submit({"action": "linkedin_post", "value": str(post_id)}))
+    await teams_app.dispatcher.drain()
+    refusal = teams.last(chat(teams))
+    assert "isn't connected, so nothing was posted" in refusal.text
+    assert "linkedin_connect" in [a["data"]["action"] for a in actions(refusal.card)]
+    assert len(fake_linkedin.posts) == 1
 
 
 @pytest.fixture
