@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.limits import Limiter
 from adapters.web import Links
 from adapters.web.digests import DigestPages
+from adapters.web.linkedin import LinkedInPages
 from bot import housekeeping
 from bot.dispatcher import Dispatcher
 from bot.flows import build_router
@@ -25,6 +26,8 @@ from bot.web import create_app
 from handlers.core.context import Config
 from handlers.core.ports import AI, LLM, Clock, Embedder, Sender, SystemClock
 from handlers.core.router import Router
+from handlers.core.sealing import Keyring
+from handlers.linkedin.api import LinkedInApi
 from storage.db import SessionFactory, create_engine, session_factory
 
 if TYPE_CHECKING:
@@ -54,12 +57,15 @@ class Flywheel:
     slack: SlackAdapter | None = None
     teams: TeamsAdapter | None = None
     digests: DigestPages | None = None
+    linkedin: LinkedInPages | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def web_app(self) -> web.Application:
         routes: list[web.RouteDef] = self.links.routes()
         if self.digests is not None:
             routes += self.digests.routes()
+        if self.linkedin is not None:
+            routes += self.linkedin.routes()
         ack_routes: dict[str, str] = {}
         if self.slack is not None:
             routes += self.slack.routes()
@@ -83,7 +89,7 @@ class Flywheel:
             await self.slack.close()
         if self.teams is not None:
             await self.teams.close()
-        for client in (self.sweeper.ai.embedder, self.sweeper.ai.llm):
+        for client in (self.sweeper.ai.embedder, self.sweeper.ai.llm, self.sweeper.ai.linkedin):
             closing = getattr(client, "close", None)
             if closing is not None:
                 await closing()
@@ -92,11 +98,16 @@ class Flywheel:
 
 
 def build(
-    settings: Settings, *, clock: Clock | None = None, teams_credentials: object | None = None
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    teams_credentials: object | None = None,
+    linkedin_read_timeout: float | None = None,
 ) -> Flywheel:
     """Wire engine, router, dispatcher and the configured platform adapters. Connects nothing.
 
-    `teams_credentials` replaces how outbound Bot Framework tokens are made (tests).
+    `teams_credentials` replaces how outbound Bot Framework tokens are made (tests);
+    `linkedin_read_timeout` how long LinkedIn's answer is waited for (tests).
     """
     clock = clock or SystemClock()
     engine = create_engine(settings.database_url)
@@ -114,8 +125,16 @@ def build(
         lease=timedelta(seconds=settings.flywheel_outbox_lease_seconds),
     )
     ai = settings.openai_api_key is not None
-    config = Config(admins=settings.admins, public_base_url=settings.base_url, ai_enabled=ai)
-    sweeper = Sweeper(sessions, clock, config, AI(embedder=_embedder(settings), llm=_llm(settings)))
+    linkedin = _linkedin(settings, linkedin_read_timeout)
+    config = Config(
+        admins=settings.admins,
+        public_base_url=settings.base_url,
+        ai_enabled=ai,
+        linkedin=linkedin is not None,
+        keyring=Keyring(settings.secret_keys) if settings.secret_keys else None,
+    )
+    services = AI(embedder=_embedder(settings), llm=_llm(settings), linkedin=linkedin)
+    sweeper = Sweeper(sessions, clock, config, services)
 
     def committed() -> None:
         dispatcher.wake()
@@ -139,6 +158,8 @@ def build(
         settings, engine, sessions, clock, router, dispatcher, limiter, sweeper, links
     )
     flywheel.digests = DigestPages(sessions)
+    if linkedin is not None:
+        flywheel.linkedin = LinkedInPages(sessions, clock, config, linkedin, on_commit=committed)
     if settings.slack_configured:
         from adapters.slack import SlackAdapter
 
@@ -164,6 +185,21 @@ def _embedder(settings: Settings) -> Embedder | None:
     from adapters.openai.embeddings import OpenAIEmbedder
 
     return OpenAIEmbedder.from_settings(settings)
+
+
+def _linkedin(settings: Settings, read_timeout: float | None) -> LinkedInApi | None:
+    if not settings.linkedin_configured or settings.linkedin_client_secret is None:
+        return None
+    from adapters.linkedin import LinkedInClient
+    from adapters.linkedin.client import READ_TIMEOUT
+
+    return LinkedInClient(
+        client_id=settings.linkedin_client_id or "",
+        client_secret=settings.linkedin_client_secret.get_secret_value(),
+        oauth_url=settings.linkedin_oauth_url,
+        api_url=settings.linkedin_api_url,
+        read_timeout=read_timeout or READ_TIMEOUT,
+    )
 
 
 def _llm(settings: Settings) -> LLM | None:

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     port: int = 3978
     public_base_url: str | None = None
     flywheel_secret_key: SecretStr | None = None
+    # Earlier values of FLYWHEEL_SECRET_KEY, comma-separated: what they sealed stays readable
+    # (and is sealed again under the current key when used), so the key can be rotated.
+    flywheel_secret_key_previous: SecretStr | None = None
     flywheel_admins: str = ""
     log_level: str = "INFO"
 
@@ -64,6 +67,13 @@ class Settings(BaseSettings):
     # How long a claimed row is a dispatcher's before another may send it (a dispatcher that
     # died mid-send leaves its rows to others after this).
     flywheel_outbox_lease_seconds: float = 60.0
+
+    # Posting to LinkedIn as the member (optional): the company's own LinkedIn app, and the
+    # bases of LinkedIn's OAuth and REST APIs (tests point them at a fake).
+    linkedin_client_id: str | None = None
+    linkedin_client_secret: SecretStr | None = None
+    linkedin_oauth_url: str = "https://www.linkedin.com/oauth/v2"
+    linkedin_api_url: str = "https://api.linkedin.com"
 
     # Shared send limits in Redis rather than PostgreSQL (or this process's memory on SQLite).
     redis_url: SecretStr | None = None
@@ -135,6 +145,14 @@ class Settings(BaseSettings):
             return "FLYWHEEL_SECRET_KEY is too short (use at least 16 random characters)"
         if not self.slack_api_url.startswith(("http://", "https://")):
             return "SLACK_API_URL must be an http(s) URL"
+        for old in self.previous_secret_keys:
+            if len(old) < 16:
+                return "FLYWHEEL_SECRET_KEY_PREVIOUS holds a key shorter than 16 characters"
+        if self.previous_secret_keys and not self.flywheel_secret_key:
+            return "FLYWHEEL_SECRET_KEY_PREVIOUS is set but FLYWHEEL_SECRET_KEY is missing"
+        linkedin = self._linkedin_problem()
+        if linkedin:
+            return linkedin
         if self.flywheel_outbox_rate <= 0 or self.flywheel_outbox_max_attempts < 1:
             return (
                 "FLYWHEEL_OUTBOX_RATE must be positive and FLYWHEEL_OUTBOX_MAX_ATTEMPTS at least 1"
@@ -155,6 +173,23 @@ class Settings(BaseSettings):
                     ipaddress.ip_network(proxy, strict=False)
             except ValueError:
                 return f"FLYWHEEL_TRUSTED_PROXIES: {proxy!r} is not an IP address or network"
+        return None
+
+    def _linkedin_problem(self) -> str | None:
+        """LinkedIn's pair (both or neither), its bases, and the key that seals its tokens."""
+        if bool(self.linkedin_client_id) != bool(self.linkedin_client_secret):
+            missing = "LINKEDIN_CLIENT_SECRET" if self.linkedin_client_id else "LINKEDIN_CLIENT_ID"
+            return (
+                f"LINKEDIN_CLIENT_ID and LINKEDIN_CLIENT_SECRET go together: {missing} is missing"
+            )
+        for name, url in (
+            ("LINKEDIN_OAUTH_URL", self.linkedin_oauth_url),
+            ("LINKEDIN_API_URL", self.linkedin_api_url),
+        ):
+            if not url.startswith(("http://", "https://")):
+                return f"{name} must be an http(s) URL"
+        if self.linkedin_configured and not self.flywheel_secret_key:
+            return "FLYWHEEL_SECRET_KEY is missing (required to encrypt LinkedIn tokens)"
         return None
 
     def _teams_problem(self) -> str | None:
@@ -225,6 +260,24 @@ class Settings(BaseSettings):
     @property
     def teams_configured(self) -> bool:
         return self.microsoft_app_id is not None or self.flywheel_teams_anonymous
+
+    @property
+    def linkedin_configured(self) -> bool:
+        return bool(self.linkedin_client_id and self.linkedin_client_secret)
+
+    @property
+    def secret_keys(self) -> tuple[str, ...]:
+        """The current secret key first, then the previous ones (empty without a key)."""
+        if self.flywheel_secret_key is None:
+            return ()
+        return (self.flywheel_secret_key.get_secret_value(), *self.previous_secret_keys)
+
+    @property
+    def previous_secret_keys(self) -> tuple[str, ...]:
+        raw = self.flywheel_secret_key_previous
+        if raw is None:
+            return ()
+        return tuple(k.strip() for k in raw.get_secret_value().split(",") if k.strip())
 
     @property
     def slack_api_base(self) -> str:

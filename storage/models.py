@@ -584,3 +584,78 @@ class SendLimit(SQLModel, table=True):
     blocked_until: float = 0.0
     # After this, the row says nothing any more and may be deleted.
     expires_at: float = Field(default=0.0, index=True)
+
+
+class LinkedInAccount(SQLModel, table=True):
+    """A member's LinkedIn, connected through OAuth: the access token is sealed, never plain."""
+
+    __tablename__ = "linkedin_account"
+    __table_args__ = (UniqueConstraint("member_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    member_id: int = Field(foreign_key="member.id")
+    # The member's LinkedIn id (OpenID `sub`): posts are authored by urn:li:person:{sub}.
+    person_id: str = Field(max_length=64)
+    name: str = Field(default="", max_length=200)
+    # AES-GCM under a key derived from FLYWHEEL_SECRET_KEY, bound to this member.
+    token: str = Field(max_length=4000)
+    scope: str = Field(default="", max_length=200)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    # When the reminder before expiry, and the reconnect prompt after it, were queued.
+    reminded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    expiry_told_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Disconnected: the token is revoked at LinkedIn by the worker, then the row goes.
+    disconnected_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    connected_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class LinkedInState(SQLModel, table=True):
+    """An OAuth `state` already used: a callback carrying it again is refused."""
+
+    __tablename__ = "linkedin_state"
+    __table_args__ = (UniqueConstraint("nonce"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    nonce: str = Field(max_length=64)
+    workspace_id: int = Field(foreign_key="workspace.id")
+    member_id: int = Field(foreign_key="member.id")
+    # Kept until the state would have expired anyway; housekeeping may forget it after.
+    used_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class LinkedInPost(SQLModel, table=True):
+    """One member posting one approved post on LinkedIn: now, or at a time they chose.
+
+    scheduled → sending → posted | unconfirmed (the answer was lost) | failed, or back to
+    scheduled (LinkedIn busy, nothing published); scheduled → waiting (the token expired)
+    → scheduled on reconnecting; scheduled | waiting → cancelled.
+    """
+
+    __tablename__ = "linkedin_post"
+    __table_args__ = (
+        Index(None, "status", "due_at"),
+        Index(None, "workspace_id", "member_id"),
+        Index(None, "post_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id")
+    post_id: int = Field(foreign_key="post.id")
+    member_id: int = Field(foreign_key="member.id")
+    # The member's own tracked link for the post on LinkedIn: the article's source.
+    link_id: int = Field(foreign_key="tracked_link.id")
+    caption: str = Field(max_length=3000)
+    status: str = Field(default="scheduled", max_length=16)
+    due_at: datetime = Field(sa_type=UTCDateTime)
+    # Attempts that reached no one (LinkedIn busy or unreachable); a sent request is never
+    # repeated by itself.
+    attempts: int = 0
+    # The post's URN from LinkedIn's answer (`x-restli-id`), once confirmed.
+    urn: str | None = Field(default=None, max_length=200)
+    error: str | None = Field(default=None, max_length=1000)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    posted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)

@@ -120,6 +120,33 @@ TEAMS = {"microsoft_app_id": "app-1", "microsoft_app_password": "pw", "flywheel_
             "exclude each other",
         ),
         ({"flywheel_teams_anonymous": "true"}, "FLYWHEEL_SECRET_KEY is missing"),
+        (
+            {"linkedin_client_id": "77abc", "flywheel_secret_key": SECRET},
+            "LINKEDIN_CLIENT_ID and LINKEDIN_CLIENT_SECRET go together: "
+            "LINKEDIN_CLIENT_SECRET is missing",
+        ),
+        (
+            {"linkedin_client_secret": "s", "flywheel_secret_key": SECRET},
+            "LINKEDIN_CLIENT_ID is missing",
+        ),
+        (
+            {"linkedin_client_id": "77abc", "linkedin_client_secret": "s"},
+            "FLYWHEEL_SECRET_KEY is missing (required to encrypt LinkedIn tokens)",
+        ),
+        (
+            {
+                "linkedin_client_id": "77abc",
+                "linkedin_client_secret": "s",
+                "flywheel_secret_key": SECRET,
+                "linkedin_api_url": "api.linkedin.com",
+            },
+            "LINKEDIN_API_URL must be an http(s) URL",
+        ),
+        (
+            {"flywheel_secret_key": SECRET, "flywheel_secret_key_previous": "short"},
+            "FLYWHEEL_SECRET_KEY_PREVIOUS holds a key shorter than 16 characters",
+        ),
+        ({"flywheel_secret_key_previous": SECRET}, "FLYWHEEL_SECRET_KEY is missing"),
     ],
 )
 def test_half_configured_settings_are_refused(values: dict[str, str], expected: str) -> None:

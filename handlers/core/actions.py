@@ -28,6 +28,11 @@ SHARE_EMAIL: Final = "share_email"
 WIN_LOG: Final = "win_log"
 DIGEST_CLAIM: Final = "digest_claim"
 NOTES_TOGGLE: Final = "notes_toggle"
+LINKEDIN_CONNECT: Final = "linkedin_connect"
+LINKEDIN_OPEN: Final = "linkedin_open"
+LINKEDIN_DISCONNECT: Final = "linkedin_disconnect"
+LINKEDIN_POST: Final = "linkedin_post"
+LINKEDIN_CANCEL: Final = "linkedin_cancel"
 
 # The share buttons, by network.
 SHARE: Final = {"linkedin": SHARE_LINKEDIN, "x": SHARE_X, "email": SHARE_EMAIL}
@@ -51,5 +56,10 @@ ALL: Final = frozenset(
         WIN_LOG,
         DIGEST_CLAIM,
         NOTES_TOGGLE,
+        LINKEDIN_CONNECT,
+        LINKEDIN_OPEN,
+        LINKEDIN_DISCONNECT,
+        LINKEDIN_POST,
+        LINKEDIN_CANCEL,
     }
 )

@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.core.messages import Message
 from handlers.core.ports import Clock, Directory
+from handlers.core.sealing import Keyring
 from storage import outbox
 from storage.models import Member, Workspace
 
@@ -40,6 +41,10 @@ class Config:
     public_base_url: str = "http://127.0.0.1:3978"
     # Whether an LLM is configured: AI help is queued for the worker, else a template is used.
     ai_enabled: bool = False
+    # Whether members can connect LinkedIn and post from chat (LINKEDIN_CLIENT_ID is set).
+    linkedin: bool = False
+    # FLYWHEEL_SECRET_KEY and its predecessors: signed links and sealed tokens.
+    keyring: Keyring | None = None
     # Learnt from the platforms at start-up, so shared rather than copied.
     admin_reach: AdminReach = field(default_factory=AdminReach)
 

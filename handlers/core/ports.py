@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 if TYPE_CHECKING:
     from handlers.core.interactions import Actor
     from handlers.drafting.prompts import Prompt
+    from handlers.linkedin.api import LinkedInApi
 
 
 class Clock(Protocol):
@@ -150,10 +151,12 @@ class ChartRenderer(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class AI:
-    """The AI services scheduled work may use; each is None when it is not configured."""
+    """The outside services scheduled work may use (the AI models, LinkedIn); each is None
+    when it is not configured."""
 
     embedder: Embedder | None = None
     llm: LLM | None = None
+    linkedin: LinkedInApi | None = None
 
 
 NO_AI = AI()

@@ -25,6 +25,7 @@ from handlers.core.messages import (
 )
 from handlers.core.workspace_settings import load
 from handlers.drafting.draft_status import DraftStatus
+from handlers.linkedin import connection as linkedin
 from handlers.requests import demand
 from storage.models import ContentRequest, Draft, Member, Vote
 
@@ -164,6 +165,7 @@ async def home_view(ctx: Context) -> Message:
             text=sharing_status(me),
             button=Button(label="Sharing preferences", action=actions.SHARE_PREFS),
         ),
+        *await linkedin.home_blocks(ctx),
     ]
     return Message(text="Flywheel home", blocks=tuple(blocks))
 

@@ -11,6 +11,7 @@ from handlers.core.quiet_hours import zone
 from handlers.core.workspace_settings import WorkspaceSettings
 from handlers.impact import rankings, totals
 from handlers.impact.digest_schedule import iso_week, weeks_for
+from handlers.impact.linkedin_posts import confirmed
 from handlers.impact.rankings import LoggedWin, OpenRequest, Ranked
 from handlers.impact.totals import Totals
 
@@ -39,6 +40,8 @@ class Figures(BaseModel):
     wins_total: int
     open_requests: list[OpenRequest]
     open_total: int
+    # Posts LinkedIn confirmed this week (share buttons pressed are `shares`, intents).
+    linkedin_posts: int = 0
 
     @property
     def this(self) -> Totals:
@@ -88,4 +91,5 @@ async def build(
         wins_total=wins_total,
         open_requests=waiting,
         open_total=open_total,
+        linkedin_posts=(await confirmed(session, workspace_id, period)).total,
     )

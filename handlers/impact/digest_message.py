@@ -188,6 +188,13 @@ def message(f: Figures, *, chart_url: str | None, page_url: str | None) -> Messa
         effect.append(Markup("• No first-time contributors this week"))
     if this.shares:
         effect.append(md("• {:.1f} clicks per share", this.clicks / this.shares))
+    if f.linkedin_posts:
+        effect.append(
+            md(
+                "• {} on LinkedIn from Flywheel, confirmed by LinkedIn",
+                plural(f.linkedin_posts, "post"),
+            )
+        )
     if f.median_seconds is not None:
         effect.append(md("• Median time from request to published: {}", duration(f.median_seconds)))
     blocks.append(Section(text=md("*The network effect*\n{}", Markup("\n").join(effect))))

@@ -22,9 +22,10 @@ from handlers.core.messages import Block, Button, Buttons, ContextLine, Message,
 from handlers.core.quiet_hours import zone
 from handlers.core.wording import plural
 from handlers.core.workspace_settings import WorkspaceSettings, load
+from handlers.impact.linkedin_posts import confirmed
 from handlers.impact.people import PersonFigures, RequestOutcome, people, request_outcomes
 from handlers.impact.query import Period
-from storage.models import Member
+from storage.models import Member, Post
 
 if TYPE_CHECKING:
     from handlers.core.router import Router
@@ -80,9 +81,18 @@ def _outcome(o: RequestOutcome) -> Markup:
 
 
 def note(
-    person: PersonFigures | None, outcomes: list[RequestOutcome], period_label: str
+    person: PersonFigures | None,
+    outcomes: list[RequestOutcome],
+    period_label: str,
+    *,
+    on_linkedin: int = 0,
+    my_posts_on_linkedin: int = 0,
 ) -> Message | None:
-    """One person's note, or None when they have nothing to hear this week."""
+    """One person's note, or None when they have nothing to hear this week.
+
+    `on_linkedin`: the person's posts LinkedIn confirmed; `my_posts_on_linkedin`: confirmed
+    LinkedIn posts of the posts they wrote, by anyone.
+    """
     parts: list[Markup] = []
     if person is not None and (person.post_shares or person.post_clicks or person.post_wins):
         line = md(
@@ -108,6 +118,20 @@ def note(
                 plural(person.clicks, "click"),
             )
         )
+    if my_posts_on_linkedin:
+        parts.append(
+            md(
+                "*Your posts on LinkedIn:* published {} from Flywheel, confirmed by LinkedIn.",
+                plural(my_posts_on_linkedin, "time"),
+            )
+        )
+    if on_linkedin:
+        parts.append(
+            md(
+                "*You on LinkedIn:* {} published from Flywheel, confirmed by LinkedIn.",
+                plural(on_linkedin, "post"),
+            )
+        )
     if not parts:
         return None
     blocks: list[Block] = [Section(text=f"Your week in Flywheel, {period_label}")]
@@ -125,7 +149,15 @@ async def send_all(scope: Scope, settings: WorkspaceSettings, period: Period, we
     outcomes: dict[int, list[RequestOutcome]] = {}
     for outcome in await request_outcomes(scope.session, scope.workspace_id, period):
         outcomes.setdefault(outcome.requester_id, []).append(outcome)
-    ids = set(figures) | set(outcomes)
+    posted = await confirmed(scope.session, scope.workspace_id, period)
+    by_author: dict[int, int] = {}
+    if posted.by_post:
+        written = await scope.session.exec(
+            select(Post.id, Post.author_id).where(col(Post.id).in_(sorted(posted.by_post)))
+        )
+        for post_id, author_id in written.all():
+            by_author[author_id] = by_author.get(author_id, 0) + posted.by_post[post_id or 0]
+    ids = set(figures) | set(outcomes) | set(posted.by_member) | set(by_author)
     if not ids:
         return 0
     members = (
@@ -142,7 +174,13 @@ async def send_all(scope: Scope, settings: WorkspaceSettings, period: Period, we
         if member.is_bot or not wants_notes(member, settings):
             continue
         assert member.id is not None
-        message = note(figures.get(member.id), outcomes.get(member.id, []), label)
+        message = note(
+            figures.get(member.id),
+            outcomes.get(member.id, []),
+            label,
+            on_linkedin=posted.by_member[member.id],
+            my_posts_on_linkedin=by_author.get(member.id, 0),
+        )
         if message is None:
             continue
         await scope.send(dm(member.user_id), message, key=f"note:{week}:{member.id}")

@@ -27,9 +27,11 @@ from handlers.core.quiet_hours import zone
 from handlers.core.wording import plural
 from handlers.core.workspace_settings import load
 from handlers.impact import notes
+from handlers.impact.linkedin_posts import confirmed
 from handlers.impact.people import PersonFigures, people
 from handlers.impact.query import Period
 from handlers.impact.totals import weekly_totals
+from handlers.linkedin import connection as linkedin
 from handlers.requests import demand
 from handlers.routing.ping_status import ANSWERED
 from storage.models import ContentRequest, Ping
@@ -78,6 +80,18 @@ async def show(ctx: Context, command: Command) -> Reply:
     mine = (await people(ctx.session, ctx.workspace_id, period, ctx.member_id)).get(
         ctx.member_id
     ) or PersonFigures(member_id=ctx.member_id, user_id=ctx.member.user_id)
+    # Share buttons pressed are intents; a LinkedIn post counts once LinkedIn confirmed it.
+    posted = await confirmed(ctx.session, ctx.workspace_id, period)
+    on_linkedin = (
+        (labelled("Posted on LinkedIn (confirmed)", f"{posted.total:,}"),)
+        if ctx.config.linkedin
+        else ()
+    )
+    my_linkedin = (
+        (labelled("Your LinkedIn posts (confirmed)", f"{posted.by_member[ctx.member_id]:,}"),)
+        if ctx.config.linkedin
+        else ()
+    )
     blocks: list[Block] = [
         Header(text="This week so far"),
         Section(
@@ -87,6 +101,7 @@ async def show(ctx: Context, command: Command) -> Reply:
                 labelled("Waiting for an expert", f"{waiting:,}"),
                 labelled("Published posts", f"{program.posts:,}"),
                 labelled("Shares", f"{program.shares:,}"),
+                *on_linkedin,
                 labelled("Clicks", f"{program.clicks:,}"),
                 labelled("Wins", f"{program.wins:,}"),
                 labelled("People taking part", f"{program.participants:,}"),
@@ -103,6 +118,7 @@ async def show(ctx: Context, command: Command) -> Reply:
                     f"{plural(mine.post_shares, 'share')}, {plural(mine.post_clicks, 'click')}",
                 ),
                 labelled("Your shares", f"{mine.shares:,}"),
+                *my_linkedin,
                 labelled("Clicks on your links", f"{mine.clicks:,}"),
                 labelled("Wins you logged", f"{mine.wins_logged:,}"),
             )
@@ -119,6 +135,7 @@ async def show(ctx: Context, command: Command) -> Reply:
             buttons=(
                 Button(label="Sharing preferences", action=actions.SHARE_PREFS, value=""),
                 notes.toggle_button(on),
+                *await _linkedin_button(ctx),
             )
         ),
     ]
@@ -139,6 +156,15 @@ async def show(ctx: Context, command: Command) -> Reply:
         ),
         private=True,
     )
+
+
+async def _linkedin_button(ctx: Context) -> tuple[Button, ...]:
+    """Connect LinkedIn, or disconnect it, where LinkedIn posting is set up."""
+    if not ctx.config.linkedin:
+        return ()
+    if await linkedin.account_of(ctx, ctx.member_id) is None:
+        return (linkedin.connect_button(),)
+    return (Button(label="Disconnect LinkedIn", action=actions.LINKEDIN_DISCONNECT),)
 
 
 def register(router: Router) -> None:

@@ -310,6 +310,7 @@ async def _write(
     )
     rotation = captions.Rotation()
     everyone = variants.get(captions.EVERYONE, [])
+    linkedin = await share.linkedin_buttons(scope, post, [r.member.id or 0 for r in recipients])
     suggestions: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
     for r in recipients:
@@ -334,6 +335,7 @@ async def _write(
             links={n: links[(member_id, n)] for n in share.SHARE_NETWORKS},
             reason=r.reason,
             public_base_url=scope.config.public_base_url,
+            linkedin_button=linkedin.get(member_id),
         )
         messages.append(
             {

@@ -134,12 +134,13 @@ async def find(ctx: Context, command: Command) -> Reply:
         post = posts[post_id]
         links = await tracked_links.links_for(ctx, post, [ctx.member], share.SHARE_NETWORKS)
         mine = {n: links[(ctx.member_id, n)] for n in share.SHARE_NETWORKS}
+        linkedin = (await share.linkedin_buttons(ctx, post, [ctx.member_id])).get(ctx.member_id)
         blocks += [
             Divider(),
             Section(text=share.headline(post, ctx.config.public_base_url)),
             Buttons(
                 buttons=(
-                    *share.share_buttons(mine, ctx.config.public_base_url),
+                    *share.share_buttons(mine, ctx.config.public_base_url, linkedin),
                     Button(label="Log a win", action=actions.WIN_LOG, value=str(post.id)),
                 )
             ),

@@ -36,6 +36,7 @@ from handlers.core.messages import (
 from handlers.core.wording import first
 from handlers.core.workspace_settings import load
 from handlers.home import view
+from handlers.linkedin import connection as linkedin
 from handlers.sharing import captions, composer, tracked_links
 from storage.models import Member, Post, Share, ShareSuggestion, TrackedLink, Workspace
 
@@ -91,15 +92,18 @@ def composer_url(post: Post, network: str, caption: str, tracked: str, mode: str
     return composer.mailto_url(post.title, caption, tracked)
 
 
-def share_buttons(links: Mapping[str, TrackedLink], public_base_url: str) -> tuple[Button, ...]:
+def share_buttons(
+    links: Mapping[str, TrackedLink], public_base_url: str, linkedin_button: Button | None = None
+) -> tuple[Button, ...]:
     """LinkedIn, X and email buttons, each with the person's own link for that network.
 
     A button leads through `/s/…`, which records the share and opens the composer, so a
     press counts on every platform; where the platform also reports it (Slack), the two
-    reports of one press are one share.
+    reports of one press are one share. `linkedin_button` (where LinkedIn posting is set
+    up: post from chat, or connect first) goes beside the composer's.
     """
     labels = {"linkedin": "Share on LinkedIn", "x": "Post on X", "email": "Email it"}
-    return tuple(
+    composers = tuple(
         Button(
             label=labels[network],
             action=actions.SHARE[network],
@@ -109,6 +113,9 @@ def share_buttons(links: Mapping[str, TrackedLink], public_base_url: str) -> tup
         )
         for network in SHARE_NETWORKS
     )
+    if linkedin_button is None:
+        return composers
+    return (composers[0], linkedin_button, *composers[1:])
 
 
 def caption_for(post: Post, member_id: int) -> str:
@@ -124,8 +131,12 @@ def share_message(
     links: Mapping[str, TrackedLink],
     reason: str,
     public_base_url: str,
+    linkedin_button: Button | None = None,
 ) -> Message:
-    """The message that asks one person to share one post, in their own words."""
+    """The message that asks one person to share one post, in their own words.
+
+    `linkedin_button` (where LinkedIn posting is set up) posts from chat, or connects first.
+    """
     blocks: list[Block] = [
         Section(text=headline(post, public_base_url)),
         Section(
@@ -136,7 +147,7 @@ def share_message(
         ),
         Buttons(
             buttons=(
-                *share_buttons(links, public_base_url),
+                *share_buttons(links, public_base_url, linkedin_button),
                 Button(label="Log a win", action=actions.WIN_LOG, value=str(post.id)),
             )
         ),
@@ -160,13 +171,23 @@ async def personal_share(
     """A share message for one person, creating their tracked links on first use."""
     found = await tracked_links.links_for(scope, post, [member], SHARE_NETWORKS)
     links = {network: found[(member.id or 0, network)] for network in SHARE_NETWORKS}
+    buttons = await linkedin_buttons(scope, post, [member.id or 0])
     return share_message(
         post,
         caption=caption,
         links=links,
         reason=reason,
         public_base_url=scope.config.public_base_url,
+        linkedin_button=buttons.get(member.id or 0),
     )
+
+
+async def linkedin_buttons(scope: Scope, post: Post, member_ids: list[int]) -> dict[int, Button]:
+    """Each member's LinkedIn button for `post`; none where LinkedIn posting isn't set up."""
+    if not scope.config.linkedin:
+        return {}
+    connected = await linkedin.connected_members(scope, member_ids)
+    return {m: linkedin.post_button(post.id, m in connected) for m in member_ids}
 
 
 # -- share intents ------------------------------------------------------------------------
