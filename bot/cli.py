@@ -98,6 +98,10 @@ async def _dispatch(command: str, args: argparse.Namespace, settings: Settings) 
         await flywheel.close()
         print("database is up to date")
         return 0
+    if command in ("experts", "digest") and flywheel.slack is not None:
+        # The bot token's workspace is known before anyone in it has spoken.
+        await upgrade(flywheel.engine)
+        await flywheel.slack.register_workspace()
     if command == "experts":
         from bot.importer import import_file
 

@@ -36,6 +36,7 @@ from adapters.slack.listeners import Listeners, register
 from adapters.slack.profiles import Profiles, SlackDirectory
 from adapters.slack.sender import SlackSender
 from handlers.core.errors import APOLOGY
+from handlers.core.interactions import Origin
 from handlers.core.ports import Clock
 from handlers.core.router import Router
 
@@ -267,6 +268,23 @@ class SlackAdapter:
         """The workspace the bot token belongs to (Slack's `auth.test`)."""
         return (await self.installations.identify()).team_id or ""
 
+    async def register_workspace(self) -> bool:
+        """Store the bot token's workspace now, so commands and the CLI know it before anyone
+        has spoken; False when Slack could not say whose token this is."""
+        try:
+            identity = await self.installations.identify()
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as error:
+            log.warning("slack.identity_unavailable", error=type(error).__name__)
+            return False
+        if not identity.team_id:
+            # An org-wide install has no one team to keep: each is stored when it speaks.
+            return False
+        origin = Origin(
+            platform="slack", workspace_id=identity.team_id, workspace_name=identity.team_name
+        )
+        await self.router.know_workspace(origin)
+        return True
+
     def routes(self) -> list[web.RouteDef]:
         """The one Request URL for events, commands and interactivity."""
         return [web.post(EVENTS_PATH, self.handle)]
@@ -380,6 +398,7 @@ class SlackAdapter:
                 enterprise=identity.enterprise_id,
                 org_wide=identity.is_enterprise_install,
             )
+            await self.register_workspace()
         if self._app_token is None:
             return
         self._connect_clients()

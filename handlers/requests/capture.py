@@ -220,7 +220,8 @@ async def vote_for(ctx: Context, request_id: int) -> int:
     request = await get_request(ctx, request_id)
     if request.requester_id == ctx.member.id:
         raise InvalidTransition("You asked for this one — your request already counts.")
-    if Status(request.status) not in ACTIVE:
+    # Unmet demand (no expert was found) takes +1s too: they are what makes it visible.
+    if Status(request.status) not in ACTIVE | {Status.DECLINED}:
         raise InvalidTransition(
             f"That request is {LABELS[Status(request.status)]}, so it no longer takes +1s."
         )

@@ -154,6 +154,7 @@ async def ping(
         key=f"ping:{record.id}",
         ref_key=f"ping:{record.id}",
         not_before=deliver_at,
+        unprompted=True,
     )
     return record
 
@@ -276,6 +277,7 @@ async def claim(ctx: Context, action: Action) -> Reply:
             ),
         ),
         key=f"request:{request.id}:claimed",
+        unprompted=True,
     )
     return Reply.say(
         md(
