@@ -49,7 +49,7 @@ async def ask(app: Flywheel, topic: str = QUESTION, actor: Actor = ALICE) -> Con
 
 async def to_user(app: Flywheel, user: str) -> list[OutboxMessage]:
     async with app.sessions() as session:
-        rows = (await session.exec(select(OutboxMessage).order_by(OutboxMessage.id))).all()
+        rows = (await session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id)))).all()
     return [r for r in rows if r.target.get("user") == user]
 
 

@@ -111,7 +111,7 @@ async def test_an_unprompted_message_whose_window_passed_waits_for_the_next_one(
     async with app.sessions() as session:
         held = (
             await session.exec(
-                select(OutboxMessage).where(OutboxMessage.dedupe_key.endswith(":unprompted"))  # type: ignore[attr-defined]
+                select(OutboxMessage).where(OutboxMessage.dedupe_key.endswith(":unprompted"))
             )
         ).one()
     assert held.status == "pending"
