@@ -19,6 +19,7 @@ REQUEST_TAKE: Final = "request_take"
 # A requester names a colleague who could become the expert nobody is yet.
 REQUEST_NOMINATE: Final = "request_nominate"
 EXPERT_OPEN: Final = "expert_open"
+ADMIN_OPEN: Final = "admin_open"
 DRAFT_OPEN: Final = "draft_open"
 DRAFT_AI: Final = "draft_ai"
 DRAFT_SUBMIT: Final = "draft_submit"
@@ -47,6 +48,7 @@ ALL: Final = frozenset(
         REQUEST_TAKE,
         REQUEST_NOMINATE,
         EXPERT_OPEN,
+        ADMIN_OPEN,
         DRAFT_OPEN,
         DRAFT_AI,
         DRAFT_SUBMIT,

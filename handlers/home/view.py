@@ -26,6 +26,7 @@ from handlers.core.messages import (
 from handlers.core.workspace_settings import load
 from handlers.drafting.draft_status import DraftStatus
 from handlers.requests import demand
+from handlers.welcome import greeting
 from storage.models import ContentRequest, Draft, ExpertProfile, Member, Vote
 
 if TYPE_CHECKING:
@@ -221,8 +222,9 @@ async def refresh(ctx: Context) -> None:
 
 
 async def opened(ctx: Context, event: Event) -> Reply:
-    """The home tab was opened: publish the current view."""
+    """The home tab was opened: publish the current view, and welcome a first visitor."""
     await refresh(ctx)
+    await greeting.greet(ctx)
     return NO_REPLY
 
 
