@@ -190,3 +190,30 @@ async def test_unmet_demand_on_the_home_tab_takes_plus_ones_and_experts_take_it(
         pia = (await session.exec(select(Member).where(Member.user_id == "pia"))).one()
         current = await session.get(ContentRequest, request.id)
         assert current is not None and current.assignee_id == pia.id
+
+
+async def test_words_a_person_would_write(app: Flywheel) -> None:
+    request = await ask(app)
+    await app.sweeper.run_once()
+    # One unmet request: stats count it as waiting, as the list beside them shows it.
+    stats = await app.router.dispatch(Command(NEWCO, SAM, "stats"))
+    assert stats.message is not None
+    text = str(stats.message.text)
+    assert "1 request," in text and "1 waiting" in text and "0 shares" in text
+    fields = [f for b in stats.message.blocks if isinstance(b, Section) for f in b.fields]
+    assert any("Waiting for an expert" in f and "1" in f for f in fields)
+    assert any(QUESTION in str(getattr(b, "text", "")) for b in stats.message.blocks)
+
+    preview = await app.router.dispatch(Command(NEWCO, ALICE, "digest", "preview"))
+    assert preview.message is not None
+    shown = str(preview.message.model_dump())
+    assert "nowhere yet" not in shown and "0.0 a week" not in shown
+
+    # A claim without a due date: a week from now, as a day where the expert is.
+    ole = Actor("ole", "Ole", tz="Asia/Tokyo")
+    await app.router.dispatch(
+        Submission(NEWCO, ole, "expert_form", {"other_topics": "oracle, postgresql"})
+    )
+    app.clock.set(datetime(2026, 11, 23, 20, 0, tzinfo=UTC))  # 05:00 Tuesday in Tokyo
+    taken = await app.router.dispatch(Action(NEWCO, ole, "request_take", str(request.id)))
+    assert taken.message is not None and "Tue 01 Dec" in taken.message.text

@@ -5,6 +5,7 @@ loop from a request nobody can take yet to the first digest. On SQLite and Postg
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -13,12 +14,13 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlmodel import select
 
-from bot.app import Flywheel
+from bot.app import Flywheel, build
 from bot.cli import _digest_preview
 from storage.db import transaction
 from storage.models import ContentRequest, Draft, Member, MessageRef, Workspace
 from testing.fakes.clock import FrozenClock
 from testing.fakes.slack_api import Call, FakeSlack
+from tests.conftest import BOT_TOKEN, slack_settings
 from tests.slack_http import SlackHttp, fixture
 
 QUESTION = "How do we migrate Oracle to PostgreSQL without downtime?"
@@ -228,3 +230,18 @@ async def test_a_new_workspaces_first_week(
     preview = await slack.command("digest preview", user="UADMIN")
     assert preview.status == 200
     assert "Flywheel weekly" in await preview.text()
+
+
+async def test_bolts_token_will_be_unused_warning_stays_out_of_the_terminal(
+    migrated_url: str,
+    fake_slack: FakeSlack,
+    clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Bolt reads the token from the environment, as it is set in production.
+    monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
+    caplog.set_level(logging.WARNING)
+    app = build(slack_settings(migrated_url, fake_slack), clock=clock)
+    await app.close()
+    assert not [r for r in caplog.records if "will be unused" in r.getMessage()]

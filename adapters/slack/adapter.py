@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
@@ -228,6 +229,7 @@ class SlackAdapter:
         installations = SingleWorkspace(identity)
         app = AsyncApp(
             name="flywheel",
+            logger=_bolt_logger(),
             # Bolt copies base URL, timeout and session from this client into every
             # request's client; the token comes from `authorize`.
             client=AsyncWebClient(base_url=base_url, timeout=INBOUND_TIMEOUT),
@@ -425,6 +427,22 @@ class SlackAdapter:
         if self._http is not None:
             await self._http.close()
             self._http = None
+
+
+class _TokenUnused(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment itself and, given the client Flywheel
+    builds, warns at every start (every CLI command too) that it will not use it: it need
+    not, `authorize` hands it the token. Only that one line is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+def _bolt_logger() -> logging.Logger:
+    logger = logging.getLogger("slack_bolt.AsyncApp")
+    if not any(isinstance(f, _TokenUnused) for f in logger.filters):
+        logger.addFilter(_TokenUnused())
+    return logger
 
 
 async def apologise(body: Body, client: AsyncWebClient) -> BoltResponse:
