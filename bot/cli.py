@@ -44,6 +44,12 @@ def parser() -> argparse.ArgumentParser:
     )
     console = sub.add_parser("console", help="chat with the bot in a terminal, no platform needed")
     console.add_argument("--as", dest="user", default=None, help="the demo user to start as")
+    console.add_argument(
+        "--new",
+        dest="empty",
+        action="store_true",
+        help="a new, empty workspace instead of the demo: a company's first day",
+    )
     teams = sub.add_parser("teams-package", help="build the Teams app package (manifest + icons)")
     teams.add_argument("out", metavar="OUT.zip", help="where to write the package")
     teams.add_argument(
@@ -98,6 +104,10 @@ async def _dispatch(command: str, args: argparse.Namespace, settings: Settings) 
         await flywheel.close()
         print("database is up to date")
         return 0
+    if command in ("experts", "digest") and flywheel.slack is not None:
+        # The bot token's workspace is known before anyone in it has spoken.
+        await upgrade(flywheel.engine)
+        await flywheel.slack.register_workspace()
     if command == "experts":
         from bot.importer import import_file
 
@@ -119,7 +129,13 @@ async def _dispatch(command: str, args: argparse.Namespace, settings: Settings) 
         # browser too; without a free port the conversation goes on without them.
         runner = await _serve_web(flywheel)
         try:
-            return int(await run_console(flywheel, user=getattr(args, "user", None)))
+            return int(
+                await run_console(
+                    flywheel,
+                    user=getattr(args, "user", None),
+                    empty=bool(getattr(args, "empty", False)),
+                )
+            )
         finally:
             if runner is not None:
                 await runner.cleanup()

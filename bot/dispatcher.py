@@ -27,6 +27,7 @@ from adapters.limits import Limit, Limiter, LimiterUnavailable, rate
 from adapters.limits.memory import MemoryLimiter
 from bot import metrics
 from handlers.core.ports import Clock, Delivery, PermanentError, RateLimited, Sender, TransientError
+from handlers.core.quiet_hours import deferred_until
 from storage import outbox
 from storage.db import SessionFactory, transaction
 from storage.models import MessageRef, Workspace
@@ -237,6 +238,13 @@ class Dispatcher:
             await self._fail(
                 row, f"no sender configured for platform {platform!r}", platform, bound
             )
+            return
+        opens = deferred_until(row.target, self.clock.now())
+        if opens is not None:
+            # Nobody asked for it just now and the recipient's day is over (the send was
+            # held up by an outage or a backlog): it waits for their next working hours.
+            bound.info("outbox.held_for_working_hours", until=opens.isoformat())
+            await self._retry(row, (opens - self.clock.now()).total_seconds(), None, counts=False)
             return
         limit = rate(f"{platform}:{external_id}:workspace", self.rate, f"{platform}_workspace")
         if not await self._slot(row, limit):

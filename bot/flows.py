@@ -16,13 +16,26 @@ from handlers import (
     review,
     routing,
     sharing,
+    welcome,
 )
 from handlers.core.context import Config
 from handlers.core.ports import Clock
 from handlers.core.router import Router
 from storage.db import SessionFactory
 
-FLOWS = (help, requests, home, admin, routing, drafting, review, sharing, impact, linkedin)
+FLOWS = (
+    help,
+    requests,
+    home,
+    admin,
+    routing,
+    drafting,
+    review,
+    sharing,
+    impact,
+    linkedin,
+    welcome,
+)
 
 
 def build_router(

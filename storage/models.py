@@ -67,6 +67,8 @@ class Member(SQLModel, table=True):
     team: str | None = Field(default=None, max_length=100)
     # Weekly personal notes; None follows the workspace's default.
     personal_notes: bool | None = None
+    # When Flywheel first said hello (an install, a first open): nobody is welcomed twice.
+    welcomed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 

@@ -44,11 +44,11 @@ class ScriptedLines:
 class ConsoleBot:
     """Drives a real `ConsoleSession` on a real app: only the keyboard and screen are fake."""
 
-    def __init__(self, app: Host, user: str | None = None) -> None:
+    def __init__(self, app: Host, user: str | None = None, *, empty: bool = False) -> None:
         self.out = io.StringIO()
         self.lines = ScriptedLines(self.out)
         self.session = ConsoleSession(
-            app, lines=self.lines, out=self.out, user=user, raise_errors=True
+            app, lines=self.lines, out=self.out, user=user, raise_errors=True, empty=empty
         )
         self.task: asyncio.Task[int] | None = None
 

@@ -303,7 +303,7 @@ async def test_figures_match_the_hand_computed_week(
     assert "*Requests*\n2  (same as the week before)" in text
     assert "*Shares*\n4  (▲ 3 on the week before)" in text
     assert "*Wins*\n2  (up from none the week before)" in text
-    assert "7 people took part, against 1.0 a week" in text
+    assert "7 people took part, against 1 a week" in text
     assert "2.5 clicks per share" in text
     assert "Median time from request to published: 3 days 12 hours" in text
     assert "1. *Post P2* by <@UCAROL> — 8 clicks, 2 shares" in text

@@ -81,6 +81,7 @@ def test_scopes_are_the_minimum_the_code_uses(manifest: dict[str, Any]) -> None:
         "app_mentions:read",
         "chat:write",
         "commands",
+        "im:history",
         "users:read",
         "users:read.email",
     ]
@@ -91,6 +92,8 @@ def test_app_home_and_bot_user(manifest: dict[str, Any]) -> None:
     features = manifest["features"]
     assert features["app_home"]["home_tab_enabled"] is True
     assert features["app_home"]["messages_tab_enabled"] is True
+    # People write to the bot there (message.im), so the tab takes messages.
+    assert features["app_home"]["messages_tab_read_only_enabled"] is False
     assert features["bot_user"]["display_name"] == "Flywheel"
 
 

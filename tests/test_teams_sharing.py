@@ -184,9 +184,10 @@ async def approve_a_post(teams: TeamsHttp, app: Flywheel) -> Post:
     await app.dispatcher.drain()
     assert posted_in(connector, REVIEW) == [review]
     assert "Approved" in connector.to(REVIEW, "update")[-1].text
-    assert [c.text for c in connector.to(chat(teams, "admin"))] == [
-        "Approved: “Zero-downtime Kubernetes upgrades” is live."
-    ]
+    # Ada's chat began with her welcome, when she installed the app in the team.
+    told_ada = [c.text for c in connector.to(chat(teams, "admin"))]
+    assert told_ada[0].startswith("Welcome to Flywheel")
+    assert told_ada[1:] == ["Approved: “Zero-downtime Kubernetes upgrades” is live."]
     async with app.sessions() as session:
         return (await session.exec(select(Post))).one()
 

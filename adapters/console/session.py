@@ -32,7 +32,15 @@ from adapters.console.render import (
     shown,
 )
 from adapters.console.sender import ConsoleSender
-from handlers.core.interactions import Action, Command, Interaction, Reply, Submission
+from handlers.core.interactions import (
+    Action,
+    Command,
+    Event,
+    Interaction,
+    Origin,
+    Reply,
+    Submission,
+)
 from handlers.core.messages import (
     ChannelField,
     DateField,
@@ -59,6 +67,10 @@ class Outbox(Protocol):
 
 class Sweep(Protocol):
     async def run_once(self) -> object: ...
+
+
+# `flywheel console --new`: a workspace of its own, away from the demo's.
+NEW_WORKSPACE = Origin(platform="console", workspace_id="new", workspace_name="New Co")
 
 
 class Host(Protocol):
@@ -148,8 +160,12 @@ class ConsoleSession:
         user: str | None = None,
         style: Style = PLAIN,
         raise_errors: bool = False,
+        empty: bool = False,
     ) -> None:
         self.host = host
+        # An empty workspace shows a company's first day: no colleagues, experts or requests.
+        self.empty = empty
+        self.origin = NEW_WORKSPACE if empty else demo.ORIGIN
         self.lines = lines
         self.screen = Screen(out, style)
         self.style = style
@@ -163,9 +179,10 @@ class ConsoleSession:
 
     async def run(self) -> int:
         """Seed the demo, greet, then read lines until `/quit` or the end of input."""
-        added = await demo.seed(self.host.sessions, self.host.clock)
+        added = 0 if self.empty else await demo.seed(self.host.sessions, self.host.clock)
         self.host.add_sender(ConsoleSender(self.screen))
         self._welcome(first_run=added > 0)
+        await self._first_contact()
         await self._follow_up()
         while True:
             line = await self.lines.readline(self.prompt)
@@ -196,7 +213,7 @@ class ConsoleSession:
             if word in ("quit", "exit"):
                 raise Quit
             if word == "as":
-                self._switch(rest)
+                await self._switch(rest)
             elif word == "cancel":
                 self.screen.say("There is no form open to cancel.")
             elif word == "flywheel" and rest.strip():
@@ -212,15 +229,25 @@ class ConsoleSession:
             await self._press(int(text))
             return
         name, _, rest = text.partition(" ")
-        await self._run(Command(demo.ORIGIN, demo.actor(self.user), name.lower(), rest.strip()))
+        await self._run(Command(self.origin, demo.actor(self.user), name.lower(), rest.strip()))
+
+    async def _first_contact(self) -> None:
+        """In a new workspace, Flywheel's own welcome for whoever opens it first (once per
+        person); the demo introduces itself instead."""
+        if not self.empty:
+            return
+        await self.host.router.dispatch(Event(self.origin, demo.actor(self.user), "first_contact"))
 
     def _welcome(self, *, first_run: bool) -> None:
         experts = sum(1 for c in demo.COLLEAGUES if c.topics)
         names = ", ".join(c.user_id for c in demo.COLLEAGUES)
+        workspace = self.origin.workspace_name or self.origin.workspace_id
         lines = [
             self.style.bold("Flywheel console")
-            + f" — the {demo.WORKSPACE_NAME} workspace, no Slack or Teams needed.",
+            + f" — the {workspace} workspace, no Slack or Teams needed.",
         ]
+        if self.empty:
+            lines.append("A new workspace: nobody is an expert yet and nothing was asked.")
         if first_run:
             lines.append(
                 f"Demo data is ready: {len(demo.COLLEAGUES)} colleagues, {experts} experts "
@@ -235,18 +262,22 @@ class ConsoleSession:
         self.screen.say(*lines)
 
     def _who(self, user: str) -> str:
-        known = demo.colleague(user)
+        known = None if self.empty else demo.colleague(user)
         role = f", {known.role}" if known else ""
         return f"{demo.display_name(user)} (@{user}){role}"
 
-    def _switch(self, raw: str) -> None:
+    async def _switch(self, raw: str) -> None:
         try:
             user = valid_name(raw)
         except ValueError as problem:
             self.screen.say(f"Usage: /as NAME — {problem}.")
             return
         self.user = user
-        new = "" if demo.colleague(user) else " — not one of the demo colleagues, welcome aboard"
+        new = (
+            ""
+            if self.empty or demo.colleague(user)
+            else " — not one of the demo colleagues, welcome aboard"
+        )
         self.screen.say(f"You are now {self._who(user)}{new}.")
 
     async def _press(self, number: int) -> None:
@@ -267,7 +298,7 @@ class ConsoleSession:
             self.screen.say(f"Opens {button.url}")
             if button.action not in self.host.router.actions:
                 return
-        await self._run(Action(demo.ORIGIN, demo.actor(self.user), button.action, button.value))
+        await self._run(Action(self.origin, demo.actor(self.user), button.action, button.value))
 
     async def _run(self, interaction: Interaction) -> None:
         reply = await self._dispatch(interaction)
@@ -304,7 +335,7 @@ class ConsoleSession:
             for field in pending:
                 answers[field.name] = await self._ask(field, answers[field.name])
             submission = Submission(
-                demo.ORIGIN, demo.actor(self.user), form.form_id, dict(answers), form.state
+                self.origin, demo.actor(self.user), form.form_id, dict(answers), form.state
             )
             reply = await self._dispatch(submission)
             if reply.errors:
@@ -448,7 +479,7 @@ def _one_or_many(values: list[str], multi: bool) -> FormValue:
     return values[0] if values else None
 
 
-async def run_console(flywheel: Host, user: str | None = None) -> int:
+async def run_console(flywheel: Host, user: str | None = None, *, empty: bool = False) -> int:
     """`flywheel console`: chat with Flywheel in this terminal, as `user` (alice by default)."""
     try:
         name = valid_name(user or demo.DEFAULT_USER)
@@ -463,6 +494,7 @@ async def run_console(flywheel: Host, user: str | None = None) -> int:
         out=sys.stdout,
         user=name,
         style=Style(ansi=sys.stdout.isatty()),
+        empty=empty,
     )
     try:
         return await session.run()

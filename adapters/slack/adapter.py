@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
@@ -36,6 +37,7 @@ from adapters.slack.listeners import Listeners, register
 from adapters.slack.profiles import Profiles, SlackDirectory
 from adapters.slack.sender import SlackSender
 from handlers.core.errors import APOLOGY
+from handlers.core.interactions import Origin
 from handlers.core.ports import Clock
 from handlers.core.router import Router
 
@@ -227,6 +229,7 @@ class SlackAdapter:
         installations = SingleWorkspace(identity)
         app = AsyncApp(
             name="flywheel",
+            logger=_bolt_logger(),
             # Bolt copies base URL, timeout and session from this client into every
             # request's client; the token comes from `authorize`.
             client=AsyncWebClient(base_url=base_url, timeout=INBOUND_TIMEOUT),
@@ -266,6 +269,23 @@ class SlackAdapter:
     async def team_id(self) -> str:
         """The workspace the bot token belongs to (Slack's `auth.test`)."""
         return (await self.installations.identify()).team_id or ""
+
+    async def register_workspace(self) -> bool:
+        """Store the bot token's workspace now, so commands and the CLI know it before anyone
+        has spoken; False when Slack could not say whose token this is."""
+        try:
+            identity = await self.installations.identify()
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as error:
+            log.warning("slack.identity_unavailable", error=type(error).__name__)
+            return False
+        if not identity.team_id:
+            # An org-wide install has no one team to keep: each is stored when it speaks.
+            return False
+        origin = Origin(
+            platform="slack", workspace_id=identity.team_id, workspace_name=identity.team_name
+        )
+        await self.router.know_workspace(origin)
+        return True
 
     def routes(self) -> list[web.RouteDef]:
         """The one Request URL for events, commands and interactivity."""
@@ -380,6 +400,7 @@ class SlackAdapter:
                 enterprise=identity.enterprise_id,
                 org_wide=identity.is_enterprise_install,
             )
+            await self.register_workspace()
         if self._app_token is None:
             return
         self._connect_clients()
@@ -406,6 +427,22 @@ class SlackAdapter:
         if self._http is not None:
             await self._http.close()
             self._http = None
+
+
+class _TokenUnused(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment itself and, given the client Flywheel
+    builds, warns at every start (every CLI command too) that it will not use it: it need
+    not, `authorize` hands it the token. Only that one line is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+def _bolt_logger() -> logging.Logger:
+    logger = logging.getLogger("slack_bolt.AsyncApp")
+    if not any(isinstance(f, _TokenUnused) for f in logger.filters):
+        logger.addFilter(_TokenUnused())
+    return logger
 
 
 async def apologise(body: Body, client: AsyncWebClient) -> BoltResponse:

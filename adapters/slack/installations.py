@@ -28,6 +28,7 @@ class Installation:
     is_enterprise_install: bool = False
     bot_user_id: str | None = None
     bot_id: str | None = None
+    team_name: str = ""
 
     def covers(self, *, team_id: str | None, enterprise_id: str | None) -> bool:
         """Whether a request naming this team (and organisation) is meant for this install.
@@ -101,6 +102,7 @@ class SingleWorkspace:
                 is_enterprise_install=answer.get("is_enterprise_install") is True,
                 bot_user_id=_text(answer.get("user_id")),
                 bot_id=_text(answer.get("bot_id")),
+                team_name=_text(answer.get("team")) or "",
             )
         return self._identity
 

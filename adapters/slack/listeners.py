@@ -28,7 +28,7 @@ COMMANDS = ("/flywheel",)
 # Shortcuts by callback id, and the command each one stands for.
 SHORTCUT_COMMANDS = {"request_content": "request", "request_from_message": "request"}
 SHORTCUTS = tuple(SHORTCUT_COMMANDS)
-EVENTS = ("app_mention", "app_home_opened")
+EVENTS = ("app_mention", "app_home_opened", "message.im")
 
 Body = dict[str, Any]
 
@@ -87,6 +87,19 @@ class Listeners:
             return
         actor = await self._actor(client, body)
         await self.router.dispatch(translate.mention(body, actor, bot_user_id=context.bot_user_id))
+        await ack()
+
+    async def direct_message(
+        self, ack: AsyncAck, body: Body, client: AsyncWebClient, context: AsyncBoltContext
+    ) -> None:
+        """A message in the bot's Messages tab: the same words as anywhere else."""
+        event = body["event"]
+        if event.get("user") in (None, context.bot_user_id):
+            await ack()  # the bot's own messages come back as events too
+            return
+        interaction = translate.direct_message(body, await self._actor(client, body))
+        if interaction is not None:
+            await self.router.dispatch(interaction)
         await ack()
 
     async def app_home_opened(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
@@ -175,7 +188,11 @@ def register(app: AsyncApp, listeners: Listeners, router: Router) -> None:
         app.shortcut(callback_id)(listeners.shortcut)
     by_event = {"app_mention": listeners.app_mention, "app_home_opened": listeners.app_home_opened}
     for event in EVENTS:
-        app.event(event)(by_event[event])
+        if event in by_event:
+            app.event(event)(by_event[event])
+    # `message.im` in the manifest arrives as a `message` event from a DM channel; what
+    # is not one (another channel, an edit, a bot) is told apart by the translation.
+    app.event("message")(listeners.direct_message)
     for action in router.actions:
         app.block_action(action)(listeners.block_action)
     for form_id in router.forms:

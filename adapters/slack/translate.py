@@ -202,6 +202,33 @@ def mention(body: Body, actor: Actor, *, bot_user_id: str | None) -> Command:
     )
 
 
+def direct_message(body: Body, actor: Actor) -> Command | Event | None:
+    """A message written to the bot in its Messages tab: a command, as in Teams; a reply
+    in a thread of the bot's (a ping) is for that thread's flow. None for what is not a
+    person writing: edits, deletions, bots, and the bot's own messages."""
+    event = body["event"]
+    if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
+        return None
+    text = typed(str(event.get("text") or "")).strip()
+    channel = str(event.get("channel") or "")
+    thread = event.get("thread_ts")
+    if thread and thread != event.get("ts"):
+        return Event(
+            origin=origin(body, reply_to={"channel": channel, "thread": thread}),
+            actor=actor,
+            name="thread_reply",
+            data={"channel": channel, "thread": str(thread), "text": text},
+        )
+    name, rest = parse_command(text)
+    return Command(
+        # Answered in the same chat; a form is offered as a button (no trigger to open one).
+        origin=origin(body, reply_to={"user": actor.user_id}, can_open_forms=False),
+        actor=actor,
+        name=name,
+        text=rest,
+    )
+
+
 def home_opened(body: Body, actor: Actor) -> Event | None:
     """The home tab opened; the messages tab is not an event Flywheel acts on."""
     if body["event"].get("tab", "home") != "home":

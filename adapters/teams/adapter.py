@@ -186,7 +186,8 @@ class TeamsAdapter:
         return cls(cloud=cloud, bot=bot, auth=auth, sender=sender)
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.post(MESSAGES_PATH, self.handle)]
+        # Clients and probes check the endpoint is there with HEAD: a quiet yes, no body.
+        return [web.post(MESSAGES_PATH, self.handle), web.head(MESSAGES_PATH, _present)]
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Bot Framework activities: parse, authenticate, check, then run the turn."""
@@ -272,3 +273,7 @@ def _error(status: int, message: str) -> web.Response:
 
 
 __all__ = ["MESSAGES_PATH", "TeamsAdapter", "TeamsSettings", "WarmCredentialsFactory"]
+
+
+async def _present(_: web.Request) -> web.Response:
+    return web.Response(status=200, headers={"Allow": "POST, HEAD"})

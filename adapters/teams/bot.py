@@ -32,7 +32,7 @@ from adapters.teams.references import PERSONAL
 from adapters.teams.sender import CARD, TeamsSender
 from handlers.core.interactions import Actor, Origin, Reply
 from handlers.core.members import ensure_workspace
-from handlers.core.messages import Form, FormValue, notice
+from handlers.core.messages import Form, FormValue, Message, notice
 from handlers.core.ports import DeliveryError, PermanentError, RateLimited, TransientError
 from handlers.core.router import Router
 from storage import outbox
@@ -53,6 +53,7 @@ REPLIES = "flywheel.replies"
 
 # What the invokes Flywheel does not serve are told: each in the shape its invoke expects,
 # since Teams shows an error for a 501 (the SDK's answer to an invoke it has no handler for).
+SUBMITTED = "✓ Sent."
 NOT_SERVED = "That isn't something Flywheel does here. Write `help` in the chat with me."
 # Universal Actions' "show this message" answer to `adaptiveCard/action`.
 CARD_MESSAGE = "application/vnd.microsoft.activity.message"
@@ -174,6 +175,27 @@ class FlywheelTeamsBot(TeamsActivityHandler):  # type: ignore[misc]
             known = self._workspaces[tenant] = workspace.id
         return known
 
+    # -- installs: the welcome ---------------------------------------------------------------
+
+    async def on_conversation_update_activity(self, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
+        bot = activity.recipient.id if activity.recipient else None
+        if bot and any(member.id == bot for member in activity.members_added or []):
+            await self._installed(turn_context)
+        await super().on_conversation_update_activity(turn_context)
+
+    async def on_installation_update_add(self, turn_context: TurnContext) -> None:
+        await self._installed(turn_context)
+
+    async def _installed(self, turn_context: TurnContext) -> None:
+        """Added to a team, a chat or someone's personal scope: whoever added it is welcomed
+        (once, however many of the install's activities arrive)."""
+        activity = turn_context.activity
+        if not await self._first_delivery(activity):
+            return
+        actor = await self.profiles.actor(turn_context)
+        await self.router.dispatch(translate.installed(activity, actor))
+
     # -- messages: commands and card submits -------------------------------------------------
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
@@ -253,9 +275,11 @@ class FlywheelTeamsBot(TeamsActivityHandler):  # type: ignore[misc]
                 turn_context, cards.message_card(done), markdown.summary(done), replace=card_id
             )
         if reply.message is not None:
-            await self._reply(
-                turn_context, cards.message_card(reply.message), markdown.summary(reply.message)
-            )
+            await self._reply(turn_context, *await self._drawn(activity, reply.message))
+
+    async def _drawn(self, activity: Activity, message: Message) -> tuple[dict[str, Any], str]:
+        """The card and notification text of an answer, people shown by their names."""
+        return await self.sender.drawn(translate.tenant_id(activity), message)
 
     async def _shown_form(
         self, activity: Activity, actor: Actor, data: dict[str, Any]
@@ -273,7 +297,7 @@ class FlywheelTeamsBot(TeamsActivityHandler):  # type: ignore[misc]
             await self._show_form(turn_context, actor, reply.form)
         if reply.message is not None:
             await self._reply(
-                turn_context, cards.message_card(reply.message), markdown.summary(reply.message)
+                turn_context, *await self._drawn(turn_context.activity, reply.message)
             )
 
     async def _show_form(
@@ -423,13 +447,16 @@ class FlywheelTeamsBot(TeamsActivityHandler):  # type: ignore[misc]
         if reply.form is not None:
             card = await self._form_card(activity, actor, reply.form, None, None)
             return _dialog(reply.form, card)
-        return _dialog_message(markdown.summary(reply.message) if reply.message else "Done.")
+        if reply.message is None:
+            return _dialog_message("Done.")
+        return _dialog_message((await self._drawn(activity, reply.message))[1])
 
     async def _submit_action(self, turn_context: TurnContext) -> InvokeResponse:
         """The dialog's form submitted: errors keep it open; otherwise it closes."""
         activity = turn_context.activity
         if not await self._first_delivery(activity):
-            return _ok()
+            # The same submit delivered again: the client still needs a task response.
+            return _dialog_message(SUBMITTED)
         value = activity.value if isinstance(activity.value, dict) else {}
         data = value.get("data")
         if not isinstance(data, dict):
@@ -457,8 +484,9 @@ class FlywheelTeamsBot(TeamsActivityHandler):  # type: ignore[misc]
                 reply.form, await self._form_card(activity, actor, reply.form, None, None)
             )
         if reply.message is not None:
-            return _dialog_message(markdown.summary(reply.message))
-        return _ok()
+            return _dialog_message((await self._drawn(activity, reply.message))[1])
+        # Teams reports an empty answer as "Unable to reach app": a short confirmation.
+        return _dialog_message(f"✓ {form.title} — sent.")
 
 
 def _typed(data: dict[str, Any]) -> dict[str, FormValue] | None:

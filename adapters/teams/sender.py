@@ -251,6 +251,19 @@ class TeamsSender:
             known = self._workspaces[tenant] = found
         return known
 
+    async def drawn(self, tenant: str, message: Message) -> tuple[dict[str, Any], str]:
+        """A message's card and notification text, with people and channels by their names,
+        for an answer given within the turn as for one sent later."""
+        payload = message.model_dump(mode="json")
+        try:
+            workspace_id = await self._workspace_id(tenant)
+        except PermanentError:
+            return cards.message_card(message), markdown.summary(message)
+        names = await self._names(workspace_id, payload)
+        channels = await self._channel_names(workspace_id, payload)
+        card = cards.message_card(message, names=names, channels=channels)
+        return card, markdown.summary(message, names=names)
+
     async def _channel_names(self, workspace_id: int, payload: Any) -> dict[str, str]:
         """Names for the `<#id>` references in a message (`Team › channel`): a Teams
         conversation id means nothing to a reader, and the name is known from the team's

@@ -15,7 +15,15 @@ from typing import Any
 from botbuilder.schema import Activity
 
 from adapters.teams.references import CHANNEL, GROUP, PERSONAL, Seen
-from handlers.core.interactions import Action, Actor, Command, Origin, SourceMessage, Submission
+from handlers.core.interactions import (
+    Action,
+    Actor,
+    Command,
+    Event,
+    Origin,
+    SourceMessage,
+    Submission,
+)
 from handlers.core.messages import FormValue
 
 Body = dict[str, Any]
@@ -71,6 +79,12 @@ LISTS_OF_OBJECTS = (
 
 _AT = re.compile(r"<at\b[^>]*>.*?</at>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")
+# Mentions that open a message address someone (the bot, a colleague): they are not what
+# the message is about. Tags and spaces between them go too.
+_LEADING_AT = re.compile(
+    r"^(?:\s|&nbsp;|<(?!at\b)[^>]*>)*(?:<at\b[^>]*>.*?</at>(?:\s|&nbsp;|,)*)+",
+    re.IGNORECASE | re.DOTALL,
+)
 _BREAK = re.compile(r"<\s*(br|/p|/div|/li)\s*/?>", re.IGNORECASE)
 
 
@@ -303,7 +317,7 @@ def message_payload(value: Body) -> SourceMessage:
     author = _get(payload, "from.user.id")
     link = payload.get("linkToMessage")
     return SourceMessage(
-        text=plain_text(str(body.get("content") or "")),
+        text=plain_text(_LEADING_AT.sub("", str(body.get("content") or ""), count=1)),
         permalink=str(link) if isinstance(link, str) and link.startswith("https://") else None,
         author_id=str(author) if author else None,
     )
@@ -318,6 +332,11 @@ def from_message(activity: Activity, actor: Actor, name: str) -> Command:
         name=name,
         source=message_payload(value),
     )
+
+
+def installed(activity: Activity, actor: Actor) -> Event:
+    """The app added to a team, a chat or a person's scope, by `actor`."""
+    return Event(origin=origin(activity, reply=False), actor=actor, name="installed")
 
 
 def action(activity: Activity, actor: Actor, name: str, value: str) -> Action:

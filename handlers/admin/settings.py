@@ -6,10 +6,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from handlers.core import workspace_settings
+from handlers.admin import setup
+from handlers.core import actions, workspace_settings
 from handlers.core.context import Context, dm
 from handlers.core.errors import FormInvalid, NotAllowed
-from handlers.core.interactions import NO_REPLY, Command, Reply, Submission
+from handlers.core.interactions import NO_REPLY, Action, Command, Reply, Submission
 from handlers.core.members import is_admin
 from handlers.core.messages import (
     ChannelField,
@@ -204,9 +205,11 @@ def settings_form(current: WorkspaceSettings) -> Form:
     return Form(form_id=FORM_ID, title="Flywheel settings", submit_label="Save", fields=fields)
 
 
-async def open_form(ctx: Context, command: Command) -> Reply:
+async def open_form(ctx: Context, command: Command | Action) -> Reply:
     _require_admin(ctx)
-    return Reply(form=settings_form(workspace_settings.load(ctx.workspace)))
+    form = settings_form(workspace_settings.load(ctx.workspace))
+    intro = tuple(setup.checklist(ctx.workspace, with_button=False))
+    return Reply(form=form.model_copy(update={"intro": intro}) if intro else form)
 
 
 async def submit(ctx: Context, submission: Submission) -> Reply:
@@ -288,3 +291,4 @@ def register(router: Router) -> None:
         summary="workspace settings (admins only): reviewers, channels, routing",
     )(open_form)
     router.form(FORM_ID)(submit)
+    router.action(actions.ADMIN_OPEN)(open_form)

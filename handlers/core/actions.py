@@ -14,6 +14,12 @@ REQUEST_VOTE: Final = "request_vote"
 REQUEST_CLAIM: Final = "request_claim"
 REQUEST_SUGGEST: Final = "request_suggest"
 REQUEST_DECLINE: Final = "request_decline"
+# An expert takes a request nobody asked them about (home tab, offers on saving a profile).
+REQUEST_TAKE: Final = "request_take"
+# A requester names a colleague who could become the expert nobody is yet.
+REQUEST_NOMINATE: Final = "request_nominate"
+EXPERT_OPEN: Final = "expert_open"
+ADMIN_OPEN: Final = "admin_open"
 DRAFT_OPEN: Final = "draft_open"
 DRAFT_AI: Final = "draft_ai"
 DRAFT_SUBMIT: Final = "draft_submit"
@@ -44,6 +50,10 @@ ALL: Final = frozenset(
         REQUEST_CLAIM,
         REQUEST_SUGGEST,
         REQUEST_DECLINE,
+        REQUEST_TAKE,
+        REQUEST_NOMINATE,
+        EXPERT_OPEN,
+        ADMIN_OPEN,
         DRAFT_OPEN,
         DRAFT_AI,
         DRAFT_SUBMIT,

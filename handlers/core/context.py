@@ -7,10 +7,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from handlers.core import workspace_settings
 from handlers.core.messages import Message
 from handlers.core.ports import Clock, Directory
+from handlers.core.quiet_hours import HOURS_KEY, hours_field, next_allowed, zone
 from handlers.core.sealing import Keyring
 from storage import outbox
 from storage.models import Member, Workspace
@@ -97,8 +100,17 @@ class Scope:
         key: str,
         ref_key: str | None = None,
         not_before: datetime | None = None,
+        unprompted: bool = False,
     ) -> None:
-        """Queue `message` for `to`; sent after this transaction commits, at most once per key."""
+        """Queue `message` for `to`; sent after this transaction commits, at most once per key.
+
+        `unprompted` marks a message the recipient did not just ask for (a ping, a reminder,
+        news about their request): it goes out only inside their working hours, and if it
+        could not be sent before they close, it waits for the next day's.
+        """
+        if unprompted and "user" in to:
+            to, opens = await self._within_hours(to)
+            not_before = max(not_before, opens) if not_before else opens
         await outbox.enqueue(
             self.session,
             workspace_id=self.workspace_id,
@@ -110,6 +122,17 @@ class Scope:
             ref_key=ref_key,
             not_before=not_before,
         )
+
+    async def _within_hours(self, to: dict[str, Any]) -> tuple[dict[str, Any], datetime]:
+        """`to` with the recipient's working hours, and when they next open."""
+        settings = workspace_settings.load(self.workspace)
+        query = select(Member.tz).where(
+            Member.workspace_id == self.workspace_id, Member.user_id == str(to["user"])
+        )
+        tz_name = (await self.session.exec(query)).first() or settings.timezone
+        hours = settings.working_hours()
+        opens = next_allowed(self.now, zone(tz_name), hours)
+        return {**to, HOURS_KEY: hours_field(tz_name, hours)}, opens
 
     async def cancel(self, key: str) -> bool:
         """Withdraw a queued message that has not gone out yet; False if it was already sent."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 UTC_ZONE = ZoneInfo("UTC")
@@ -68,3 +70,39 @@ def add_working_time(
         remaining -= available
         moment = next_allowed(closing, tz, hours)
     return moment
+
+
+# The key of an outbox target that holds the recipient's working hours: a message nobody
+# just asked for is sent only inside them, whenever the dispatcher gets to it.
+HOURS_KEY = "hours"
+
+
+def hours_field(tz_name: str, hours: WorkingHours) -> dict[str, Any]:
+    """The recipient's working hours, as an outbox target carries them."""
+    return {
+        "tz": tz_name,
+        "start": hours.start.strftime("%H:%M"),
+        "end": hours.end.strftime("%H:%M"),
+        "weekends_off": hours.weekends_off,
+    }
+
+
+def deferred_until(target: Mapping[str, Any], now: datetime) -> datetime | None:
+    """When a message for `target` may go out if not now; None when it may go now.
+
+    A target without working hours (an answer to what someone just did, a channel post) is
+    always due. One whose window passed while it could not be sent waits for the next one.
+    """
+    raw = target.get(HOURS_KEY)
+    if not isinstance(raw, Mapping):
+        return None
+    try:
+        hours = WorkingHours(
+            start=time.fromisoformat(str(raw["start"])),
+            end=time.fromisoformat(str(raw["end"])),
+            weekends_off=bool(raw.get("weekends_off", True)),
+        )
+        opens = next_allowed(now, zone(str(raw.get("tz") or "")), hours)
+    except (KeyError, ValueError):
+        return None
+    return opens if opens > now else None

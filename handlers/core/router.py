@@ -28,10 +28,11 @@ from handlers.core.interactions import (
     Command,
     Event,
     Interaction,
+    Origin,
     Reply,
     Submission,
 )
-from handlers.core.members import resolve
+from handlers.core.members import ensure_workspace, resolve
 from handlers.core.messages import Message, notice
 from handlers.core.ports import AI, Clock, Directory
 from storage import events, outbox
@@ -217,6 +218,14 @@ class Router:
                 event_id=clean_text(event_id),
                 now=self.clock.now(),
             )
+
+    async def know_workspace(self, origin: Origin) -> int:
+        """Store the workspace `origin` names (an install, a bot token's team) before anyone
+        in it has spoken; its id."""
+        async with transaction(self.sessions) as session:
+            workspace = await ensure_workspace(session, origin, self.clock.now())
+            assert workspace.id is not None
+            return workspace.id
 
     async def _context(self, session: Any, interaction: Interaction) -> Context:
         now = self.clock.now()

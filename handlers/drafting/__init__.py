@@ -11,8 +11,9 @@ if TYPE_CHECKING:
 def register(router: Router) -> None:
     """Everything this flow answers and schedules."""
     # Imported here so that importing one module of the package loads only what it needs.
-    from handlers.drafting import ai_tasks, form
+    from handlers.drafting import ai_tasks, form, replies
 
     form.register(router)
     ai_tasks.register(router)
+    replies.register(router)
     router.job(ai_tasks.run_ai_tasks)

@@ -232,6 +232,7 @@ async def _finish_task(
                     dm(expert.user_id),
                     notice(f"AI help didn't work this time: {outcome.message}"),
                     key=f"ai:{task.id}:failed",
+                    unprompted=True,
                 )
             return
         _apply(draft, outcome)
@@ -267,6 +268,7 @@ async def _finish_task(
                 ),
             ),
             key=f"ai:{task.id}:done",
+            unprompted=True,
         )
 
 

@@ -386,7 +386,11 @@ async def submit(ctx: Context, action: Action) -> Reply:
         for reviewer in settings.reviewers:
             if reviewer != ctx.member.user_id:
                 await ctx.send(
-                    dm(reviewer), message, key=f"{ref}:{reviewer}", ref_key=f"{ref}:{reviewer}"
+                    dm(reviewer),
+                    message,
+                    key=f"{ref}:{reviewer}",
+                    ref_key=f"{ref}:{reviewer}",
+                    unprompted=True,
                 )
     return Reply.say(
         f"Sent for review: “{draft.title}” (version {draft.version}). "

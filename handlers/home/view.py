@@ -27,7 +27,8 @@ from handlers.core.workspace_settings import load
 from handlers.drafting.draft_status import DraftStatus
 from handlers.linkedin import connection as linkedin
 from handlers.requests import demand
-from storage.models import ContentRequest, Draft, Member, Vote
+from handlers.welcome import greeting
+from storage.models import ContentRequest, Draft, ExpertProfile, Member, Vote
 
 if TYPE_CHECKING:
     from handlers.core.router import Router
@@ -63,7 +64,12 @@ async def home_view(ctx: Context) -> Message:
             .limit(OPEN_REQUESTS)
         )
     ).all()
-    ids = [r.id for r in mine if r.id] + [r.id for r, _ in others if r.id]
+    unmet = await demand.unmet(ctx, limit=5)
+    ids = (
+        [r.id for r in mine if r.id]
+        + [r.id for r, _ in others if r.id]
+        + [r.id for r, _ in unmet if r.id]
+    )
     counts = await demand.vote_counts(ctx, ids)
     voted = (
         set(
@@ -150,14 +156,34 @@ async def home_view(ctx: Context) -> Message:
                     button=Button(label="+1", action=actions.REQUEST_VOTE, value=str(request.id)),
                 )
             )
-    unmet = await demand.unmet(ctx, limit=5)
     if unmet:
         blocks += [
             Divider(),
             Header(text="Unmet demand"),
             ContextLine(text="No expert could take these yet."),
         ]
-        blocks += [Section(text=labelled(r.topic, demand.wanted(votes))) for r, votes in unmet]
+        expert = await _is_expert(ctx)
+        for request, votes in unmet:
+            blocks.append(Section(text=labelled(request.topic, demand.wanted(votes))))
+            buttons: list[Button] = []
+            if request.requester_id != me.id:
+                if request.id in voted:
+                    blocks.append(ContextLine(text="✓ You +1'd this"))
+                else:
+                    buttons.append(
+                        Button(label="+1", action=actions.REQUEST_VOTE, value=str(request.id))
+                    )
+                if expert:
+                    buttons.append(
+                        Button(
+                            label="I'll take it",
+                            action=actions.REQUEST_TAKE,
+                            value=str(request.id),
+                            style="primary",
+                        )
+                    )
+            if buttons:
+                blocks.append(Buttons(buttons=tuple(buttons)))
     blocks += [
         Divider(),
         Header(text="Sharing"),
@@ -168,6 +194,11 @@ async def home_view(ctx: Context) -> Message:
         *await linkedin.home_blocks(ctx),
     ]
     return Message(text="Flywheel home", blocks=tuple(blocks))
+
+
+async def _is_expert(ctx: Context) -> bool:
+    query = select(ExpertProfile.id).where(ExpertProfile.member_id == ctx.member_id)
+    return (await ctx.session.exec(query.limit(1))).first() is not None
 
 
 def sharing_status(member: Member) -> str:
@@ -193,8 +224,9 @@ async def refresh(ctx: Context) -> None:
 
 
 async def opened(ctx: Context, event: Event) -> Reply:
-    """The home tab was opened: publish the current view."""
+    """The home tab was opened: publish the current view, and welcome a first visitor."""
     await refresh(ctx)
+    await greeting.greet(ctx)
     return NO_REPLY
 
 

@@ -1,4 +1,5 @@
-"""The digest's "I'll take it": a reader with an expert profile takes an open request."""
+""" "I'll take it": an expert takes an open or unmet request they were not asked about,
+from the weekly digest, the home tab, or the requests offered when their profile is saved."""
 
 from __future__ import annotations
 
@@ -22,10 +23,21 @@ if TYPE_CHECKING:
     from handlers.core.router import Router
 
 REASON = "you took it from the weekly digest"
+REASON_OFFERED = "you took it yourself"
 
 
 async def claim(ctx: Context, action: Action) -> Reply:
-    """`digest_claim`: the reader takes the request as a pinged expert would.
+    """`digest_claim`: taken from the weekly digest."""
+    return await take(ctx, action, reason=REASON, where=" from the weekly digest")
+
+
+async def take_offered(ctx: Context, action: Action) -> Reply:
+    """`request_take`: taken from the home tab or an offer of matching requests."""
+    return await take(ctx, action, reason=REASON_OFFERED, where="")
+
+
+async def take(ctx: Context, action: Action, *, reason: str, where: str) -> Reply:
+    """The reader takes the request as a pinged expert would.
 
     The claim is recorded as a ping the reader answered at once (`pings.add_ping`), then made
     by `pings.claim` itself: the first claim wins, the other experts' pings are withdrawn,
@@ -61,7 +73,7 @@ async def claim(ctx: Context, action: Action) -> Reply:
         request,
         ctx.member,
         round_=int(rounds) + 1,
-        reasons=[REASON],
+        reasons=[reason],
         deliver_at=ctx.now,
         expires_at=ctx.now + timedelta(hours=settings.ping_timeout_hours),
     )
@@ -69,7 +81,7 @@ async def claim(ctx: Context, action: Action) -> Reply:
         # The DM the claim edits into the drafting buttons, as it edits a ping.
         await ctx.send(
             dm(ctx.member.user_id),
-            notice(f"You're taking “{request.topic}” from the weekly digest."),
+            notice(f"You're taking “{request.topic}”{where}."),
             key=f"ping:{mine.id}",
             ref_key=f"ping:{mine.id}",
         )
@@ -78,3 +90,4 @@ async def claim(ctx: Context, action: Action) -> Reply:
 
 def register(router: Router) -> None:
     router.action(actions.DIGEST_CLAIM)(claim)
+    router.action(actions.REQUEST_TAKE)(take_offered)

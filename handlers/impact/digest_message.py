@@ -173,12 +173,16 @@ def message(f: Figures, *, chart_url: str | None, page_url: str | None) -> Messa
             fields=tuple(md("*{}*\n{:,}  ({})", name, n, _change(n, b)) for name, n, b in headline)
         ),
     ]
+    took_part = plural(this.participants, "person", "people")
+    average = f.average_participants()
     effect = [
         md(
-            "• {} took part, against {:.1f} a week over the four weeks before",
-            plural(this.participants, "person", "people"),
-            f.average_participants(),
-        ),
+            "• {} took part, against {} a week over the four weeks before",
+            took_part,
+            f"{average:.1f}".removesuffix(".0"),
+        )
+        if average
+        else md("• {} took part, where nobody did in the four weeks before", took_part),
     ]
     if f.first_timers:
         names = Markup(", ").join(mention(u) for u in f.first_timers[:10])

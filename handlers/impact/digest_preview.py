@@ -33,7 +33,7 @@ async def preview(
     where = (
         md("in {}", channels)
         if channels
-        else Markup("nowhere yet: an admin chooses digest channels in `admin`")
+        else Markup("once an admin chooses its channels in `admin` (none are chosen yet)")
     )
 
     shown = message(figures, chart_url=None, page_url=None)

@@ -200,6 +200,7 @@ async def _tell_admins(scope: Scope, digest: Digest, error: str) -> None:
             dm(person.user_id),
             told,
             key=f"{_key(digest.week, digest.channel)}:refused:{person.id}",
+            unprompted=True,
         )
     settings = workspace_settings.load(scope.workspace)
     if not people and settings.escalation_channel and settings.escalation_channel != digest.channel:

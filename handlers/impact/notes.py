@@ -183,7 +183,9 @@ async def send_all(scope: Scope, settings: WorkspaceSettings, period: Period, we
         )
         if message is None:
             continue
-        await scope.send(dm(member.user_id), message, key=f"note:{week}:{member.id}")
+        await scope.send(
+            dm(member.user_id), message, key=f"note:{week}:{member.id}", unprompted=True
+        )
         queued += 1
     return queued
 

@@ -66,8 +66,12 @@ async def show(ctx: Context, command: Command) -> Reply:
     claimed = await _count(
         ctx, select(func.count()).where(in_workspace, col(ContentRequest.claimed_at) >= since)
     )
+    # Requests nobody took yet count as waiting, as the unmet demand listed below does.
     waiting = await _count(
-        ctx, select(func.count()).where(in_workspace, ContentRequest.status == Status.OPEN)
+        ctx,
+        select(func.count()).where(
+            in_workspace, col(ContentRequest.status).in_([Status.OPEN, Status.DECLINED])
+        ),
     )
     answered = await _count(
         ctx,
@@ -150,8 +154,9 @@ async def show(ctx: Context, command: Command) -> Reply:
         )
     return Reply(
         message=Message(
-            text=f"This week: {program.requests} requests, {claimed} claimed, {waiting} waiting, "
-            f"{program.shares} shares, {program.clicks} clicks, {program.wins} wins.",
+            text=f"This week: {plural(program.requests, 'request')}, {claimed:,} claimed, "
+            f"{waiting:,} waiting, {plural(program.shares, 'share')}, "
+            f"{plural(program.clicks, 'click')}, {plural(program.wins, 'win')}.",
             blocks=tuple(blocks),
         ),
         private=True,

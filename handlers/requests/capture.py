@@ -55,8 +55,11 @@ SIMILARITY_WINDOW = 500
 async def open_form(ctx: Context, command: Command) -> Reply:
     """`request [topic]`: the request form, prefilled, and similar requests to +1 instead."""
     source = command.source
-    topic = command.text.strip() or (_first_line(source.text) if source else "")
-    context = source.text[:CONTEXT_MAX] if source else ""
+    topic, context = command.text.strip(), ""
+    if source is not None:
+        first, rest = _topic_and_context(source.text)
+        topic = topic or first
+        context = rest[:CONTEXT_MAX]
     permalink = source.permalink if source else None
     similar = await similar_requests(ctx, topic) if topic else []
     if not command.origin.can_open_forms:
@@ -220,7 +223,8 @@ async def vote_for(ctx: Context, request_id: int) -> int:
     request = await get_request(ctx, request_id)
     if request.requester_id == ctx.member.id:
         raise InvalidTransition("You asked for this one — your request already counts.")
-    if Status(request.status) not in ACTIVE:
+    # Unmet demand (no expert was found) takes +1s too: they are what makes it visible.
+    if Status(request.status) not in ACTIVE | {Status.DECLINED}:
         raise InvalidTransition(
             f"That request is {LABELS[Status(request.status)]}, so it no longer takes +1s."
         )
@@ -337,9 +341,19 @@ def _request_id(raw: str) -> int:
     return parse_id(raw, "I can't find that request — it may have been removed.")
 
 
-def _first_line(text: str) -> str:
-    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
-    return clip(line, TOPIC_MAX)
+def _topic_and_context(text: str) -> tuple[str, str]:
+    """A message a request starts from: its first line is the topic (without a leading
+    `request`, as the message may have been written to the bot), the rest its context. A
+    first line too long for a topic keeps the whole message as context."""
+    lines = [part.strip() for part in text.strip().splitlines()]
+    first = lines[0] if lines else ""
+    words = first.split(maxsplit=1)
+    if len(words) == 2 and words[0].lower() == "request":
+        first = words[1]
+    rest = "\n".join(lines[1:]).strip()
+    if len(first) > TOPIC_MAX:
+        return clip(first, TOPIC_MAX), text.strip()
+    return first, rest
 
 
 def _captured(request: ContentRequest) -> Message:

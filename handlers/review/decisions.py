@@ -191,6 +191,7 @@ async def approve(ctx: Context, action: Action) -> Reply:
             ),
         ),
         key=f"post:{draft.id}:requester",
+        unprompted=True,
     )
     await ctx.send(
         dm(author.user_id),
@@ -206,6 +207,7 @@ async def approve(ctx: Context, action: Action) -> Reply:
             ),
         ),
         key=f"post:{draft.id}:author",
+        unprompted=True,
     )
     return Reply.say(f"Approved: “{version.title}” is live.")
 
@@ -296,6 +298,7 @@ async def decide(ctx: Context, submission: Submission) -> Reply:
                 ),
             ),
             key=f"review:{draft.id}:{version.version}:changes",
+            unprompted=True,
         )
     else:
         if not await move(ctx.session, request, Status.DECLINED, ctx.now):
@@ -311,6 +314,7 @@ async def decide(ctx: Context, submission: Submission) -> Reply:
                 dm(person.user_id),
                 notice(f"“{version.title}” was not approved: {comment}"),
                 key=f"review:{draft.id}:{version.version}:rejected:{key}",
+                unprompted=True,
             )
     ctx.session.add(draft)
     return NO_REPLY

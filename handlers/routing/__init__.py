@@ -11,8 +11,9 @@ if TYPE_CHECKING:
 def register(router: Router) -> None:
     """Everything this flow answers and schedules."""
     # Imported here so that importing one module of the package loads only what it needs.
-    from handlers.routing import experts, pings, sweeps
+    from handlers.routing import experts, nominations, pings, sweeps
 
     experts.register(router)
     pings.register(router)
+    nominations.register(router)
     router.sweep(sweeps.sweep)

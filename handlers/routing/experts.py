@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
@@ -12,22 +12,30 @@ from typing import TYPE_CHECKING
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from handlers.core import actions
 from handlers.core.context import Context, dm
 from handlers.core.errors import FormInvalid
-from handlers.core.interactions import NO_REPLY, Command, Reply, Submission
+from handlers.core.interactions import NO_REPLY, Action, Command, Reply, Submission
+from handlers.core.lifecycle import LABELS, Status
+from handlers.core.markup import labelled
 from handlers.core.members import ensure_member
 from handlers.core.messages import (
+    Block,
+    Button,
     DateField,
     Form,
     FormValue,
+    Message,
     Option,
+    Section,
     SelectField,
     TextField,
     notice,
 )
 from handlers.core.ports import Directory
 from handlers.core.quiet_hours import zone
-from handlers.core.wording import joined
+from handlers.core.wording import joined, plural
+from handlers.routing.words import terms
 from storage.models import ContentRequest, ExpertProfile, Member, Workspace
 
 if TYPE_CHECKING:
@@ -45,6 +53,9 @@ KNOWN_TOPICS = 100
 CSV_COLUMNS = ("email", "name", "topics", "bio", "capacity")
 _EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[A-Za-z]{2,}$")
 _TOPIC_SPLIT = re.compile(r"[;,|\n]")
+# On saving a profile, up to OFFER_LIMIT matching requests among the newest OFFER_WINDOW.
+OFFER_LIMIT = 5
+OFFER_WINDOW = 200
 
 
 def normalise_topics(raw: Iterable[str]) -> list[str]:
@@ -164,15 +175,73 @@ async def submit(ctx: Context, submission: Submission) -> Reply:
     profile.updated_at = ctx.now
     ctx.session.add(profile)
     snooze = f" Snoozed until {snoozed_until:%a %d %b}." if snoozed_until else ""
+    saved = (
+        f"Your expert profile is saved: {', '.join(topics)}. "
+        f"Up to {plural(capacity, 'request')} at once.{snooze}"
+    )
+    offered = await matching_requests(ctx, topics)
     await ctx.send(
         dm(ctx.member.user_id),
-        notice(
-            f"Your expert profile is saved: {', '.join(topics)}. "
-            f"Up to {capacity} requests at once.{snooze}"
-        ),
+        offer_message(saved, offered) if offered else notice(saved),
         key=f"expert:{ctx.member.id}:{ctx.now.isoformat()}",
     )
     return NO_REPLY
+
+
+async def _open_from_button(ctx: Context, action: Action) -> Reply:
+    """`expert_open`: the profile form, from a welcome or a nudge."""
+    return await open_form(ctx, Command(origin=action.origin, actor=action.actor, name="expert"))
+
+
+async def matching_requests(
+    ctx: Context, topics: Sequence[str], limit: int = OFFER_LIMIT
+) -> list[ContentRequest]:
+    """Open and unmet requests of colleagues that share a word with these topics, newest first."""
+    wanted = {t for topic in topics for t in terms(topic)}
+    if not wanted:
+        return []
+    query = (
+        select(ContentRequest)
+        .where(
+            ContentRequest.workspace_id == ctx.workspace_id,
+            col(ContentRequest.status).in_([Status.OPEN, Status.DECLINED]),
+            ContentRequest.requester_id != ctx.member_id,
+        )
+        .order_by(col(ContentRequest.id).desc())
+        .limit(OFFER_WINDOW)
+    )
+    found: list[ContentRequest] = []
+    for request in (await ctx.session.exec(query)).all():
+        about = " ".join([request.topic, request.context or "", " ".join(request.tags)])
+        if wanted & set(terms(about)):
+            found.append(request)
+            if len(found) >= limit:
+                break
+    return found
+
+
+def offer_message(saved: str, requests: Sequence[ContentRequest]) -> Message:
+    """The saved profile, and the requests waiting for someone who knows what it says."""
+    blocks: list[Block] = [
+        Section(text=saved),
+        Section(
+            text=f"{plural(len(requests), 'request')} "
+            f"{'matches' if len(requests) == 1 else 'match'} what you know:"
+        ),
+    ]
+    for request in requests:
+        blocks.append(
+            Section(
+                text=labelled(request.topic, LABELS[Status(request.status)]),
+                button=Button(
+                    label="I'll take it",
+                    action=actions.REQUEST_TAKE,
+                    value=str(request.id),
+                    style="primary",
+                ),
+            )
+        )
+    return Message(text=saved, blocks=tuple(blocks))
 
 
 def validate_profile(
@@ -349,3 +418,4 @@ def register(router: Router) -> None:
         summary="create or edit my expert profile: topics, bio, capacity, snooze",
     )(open_form)
     router.form(FORM_ID)(submit)
+    router.action(actions.EXPERT_OPEN)(_open_from_button)

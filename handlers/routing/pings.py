@@ -93,8 +93,9 @@ def _closed_ping(request: ContentRequest, line: str) -> Message:
     )
 
 
-def _due(request: ContentRequest, now: datetime) -> str:
-    due = request.needed_by or (now + DEFAULT_TURNAROUND).date()
+def _due(request: ContentRequest, now: datetime, tz: str | None) -> str:
+    """The due date; without one, a week from now as a day in the claimant's time zone."""
+    due = request.needed_by or (now + DEFAULT_TURNAROUND).astimezone(zone(tz)).date()
     return f"{due:%a %d %b}"
 
 
@@ -154,6 +155,7 @@ async def ping(
         key=f"ping:{record.id}",
         ref_key=f"ping:{record.id}",
         not_before=deliver_at,
+        unprompted=True,
     )
     return record
 
@@ -239,7 +241,7 @@ async def claim(ctx: Context, action: Action) -> Reply:
     ctx.session.add(mine)
     await _withdraw_others(ctx, request, keep=mine)
     requester = await member_of(ctx, request.requester_id)
-    due = _due(request, ctx.now)
+    due = _due(request, ctx.now, ctx.member.tz or workspace_settings.load(ctx.workspace).timezone)
     await ctx.update(
         f"ping:{mine.id}",
         Message(
@@ -276,6 +278,7 @@ async def claim(ctx: Context, action: Action) -> Reply:
             ),
         ),
         key=f"request:{request.id}:claimed",
+        unprompted=True,
     )
     return Reply.say(
         md(

@@ -14,16 +14,17 @@ from datetime import timedelta
 from sqlalchemy import Integer, and_, exists, func, update
 from sqlmodel import col, select
 
-from handlers.core import workspace_settings
+from handlers.core import actions, workspace_settings
 from handlers.core.context import Scope, channel, dm
 from handlers.core.lifecycle import Status, move
 from handlers.core.markup import md
 from handlers.core.members import mention
-from handlers.core.messages import ContextLine, Message, Section
+from handlers.core.messages import Button, Buttons, ContextLine, Message, Section
 from handlers.core.ports import AI, NO_AI, Embedder
 from handlers.core.quiet_hours import next_allowed, zone
 from handlers.requests import demand
 from handlers.routing.matching import Candidate, ExpertLoad
+from handlers.routing.nominations import anyone_else_is_expert
 from handlers.routing.ping_status import ANSWERED, PingStatus, sources
 from handlers.routing.pings import member_of, ping
 from handlers.routing.ranking import rank_experts
@@ -127,18 +128,9 @@ async def _decline_unmet(scope: Scope, request: ContentRequest) -> None:
     requester = await member_of(scope, request.requester_id)
     await scope.send(
         dm(requester.user_id),
-        Message(
-            text=f"I couldn't find an expert for “{request.topic}” this time.",
-            blocks=(
-                Section(text=md("I couldn't find an expert for *{}* this time.", request.topic)),
-                ContextLine(
-                    text="Everyone I could ask was busy or passed. It stays on the board as "
-                    "unmet demand, where admins and colleagues can see it — and a +1 from "
-                    "others makes it more visible."
-                ),
-            ),
-        ),
+        await _unmet_message(scope, request),
         key=f"request:{request.id}:declined",
+        unprompted=True,
     )
     settings = workspace_settings.load(scope.workspace)
     if settings.escalation_channel:
@@ -164,6 +156,47 @@ async def _decline_unmet(scope: Scope, request: ContentRequest) -> None:
             ),
             key=f"request:{request.id}:escalated",
         )
+
+
+async def _unmet_message(scope: Scope, request: ContentRequest) -> Message:
+    """The truth about why nobody took it, and what the requester can do about it."""
+    if await anyone_else_is_expert(scope, request.requester_id):
+        return Message(
+            text=f"I couldn't find an expert for “{request.topic}” this time.",
+            blocks=(
+                Section(text=md("I couldn't find an expert for *{}* this time.", request.topic)),
+                ContextLine(
+                    text="Everyone I could ask was busy or passed. It stays on the board as "
+                    "unmet demand, where admins and colleagues can see it — and a +1 from "
+                    "others makes it more visible."
+                ),
+            ),
+        )
+    return Message(
+        text=f"Nobody has an expert profile yet, so I couldn't ask anyone about “{request.topic}”.",
+        blocks=(
+            Section(
+                text=md(
+                    "Nobody has an expert profile yet, so I couldn't ask anyone about *{}*.",
+                    request.topic,
+                )
+            ),
+            ContextLine(
+                text="Know who could answer? Suggest them: I'll invite them to say what they "
+                "know, and offer them your request when they do."
+            ),
+            Buttons(
+                buttons=(
+                    Button(
+                        label="Suggest a colleague",
+                        action=actions.REQUEST_NOMINATE,
+                        value=str(request.id),
+                        style="primary",
+                    ),
+                )
+            ),
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +296,7 @@ async def remind_assignees(scope: Scope) -> int:
             ),
             key=f"request:{request.id}:reminder",
             not_before=next_allowed(scope.now, tz, settings.working_hours()),
+            unprompted=True,
         )
         reminded += 1
     return reminded

@@ -32,7 +32,15 @@ from handlers.core.markup import md
 from handlers.core.members import mention
 from handlers.core.messages import Button, Buttons, ContextLine, Message, Section
 from handlers.core.ports import AI, NO_AI, Clock
-from handlers.core.quiet_hours import UTC_ZONE, WorkingHours, add_working_time, next_allowed, zone
+from handlers.core.quiet_hours import (
+    HOURS_KEY,
+    UTC_ZONE,
+    WorkingHours,
+    add_working_time,
+    hours_field,
+    next_allowed,
+    zone,
+)
 from handlers.core.workspace_settings import WorkspaceSettings, load
 from handlers.sharing import captions, share, tracked_links
 from handlers.sharing.distribution_status import DistributionStatus, move_distribution
@@ -313,6 +321,7 @@ async def _write(
     linkedin = await share.linkedin_buttons(scope, post, [r.member.id or 0 for r in recipients])
     suggestions: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
+    settings = load(scope.workspace)
     for r in recipients:
         member_id = r.member.id or 0
         role = variants.get(captions.role_key(r.member.title), [])
@@ -342,7 +351,13 @@ async def _write(
                 "workspace_id": scope.workspace_id,
                 "dedupe_key": f"{scope.workspace_id}:share:{post.id}:{member_id}",
                 "kind": "message",
-                "target": dm(r.member.user_id),
+                # Nobody asked for it: held for the next working hours if it is late.
+                "target": {
+                    **dm(r.member.user_id),
+                    HOURS_KEY: hours_field(
+                        r.member.tz or settings.timezone, settings.working_hours()
+                    ),
+                },
                 "payload": message.model_dump(mode="json"),
                 "not_before": r.deliver_at,
             }

@@ -22,6 +22,7 @@ from handlers.core.context import Context
 from handlers.core.interactions import Command, Reply
 from handlers.core.markup import md
 from handlers.core.messages import Block, Button, Buttons, ContextLine, Divider, Message, Section
+from handlers.core.wording import plural
 from handlers.routing.matching import WeightedField
 from handlers.routing.words import terms
 from handlers.sharing import share, tracked_links
@@ -150,7 +151,7 @@ async def find(ctx: Context, command: Command) -> Reply:
             text="“Email it” opens a message with your own tracked link: send it to a prospect."
         )
     )
-    text = f"{len(found)} approved posts for “{query}”"
+    text = f"{plural(len(found), 'approved post')} for “{query}”"
     # The buttons carry the asker's own tracked links: nobody else should press them.
     return Reply(message=Message(text=text, blocks=tuple(blocks)), private=True)
 

@@ -124,6 +124,19 @@ def caption_for(post: Post, member_id: int) -> str:
     return choices[member_id % len(choices)]
 
 
+async def caption_of(session: AsyncSession, post: Post, member_id: int) -> str:
+    """The one caption a person's share message shows and their share buttons carry: the
+    one planned for them when the post reached them, else theirs by `caption_for`."""
+    planned = (
+        await session.exec(
+            select(ShareSuggestion.caption).where(
+                ShareSuggestion.post_id == post.id, ShareSuggestion.member_id == member_id
+            )
+        )
+    ).first()
+    return planned or caption_for(post, member_id)
+
+
 def share_message(
     post: Post,
     *,
@@ -221,15 +234,7 @@ async def follow_intent(
     workspace = await session.get(Workspace, link.workspace_id)
     if post is None or workspace is None or post.workspace_id != link.workspace_id:
         return None
-    planned = (
-        await session.exec(
-            select(ShareSuggestion.caption).where(
-                ShareSuggestion.post_id == link.post_id,
-                ShareSuggestion.member_id == link.member_id,
-            )
-        )
-    ).first()
-    caption = planned or caption_for(post, link.member_id)
+    caption = await caption_of(session, post, link.member_id)
     if not preview:
         await _record(session, link, now)
     tracked = tracked_links.tracked_url(public_base_url, link.code)
@@ -266,7 +271,7 @@ async def _record(session: AsyncSession, link: TrackedLink, now: datetime) -> No
 async def share_post(ctx: Context, action: Action) -> Reply:
     """`share_post` (on a share-channel announcement): my own share buttons for the post."""
     post = await get_post(ctx, action.value)
-    caption = caption_for(post, ctx.member_id)
+    caption = await caption_of(ctx.session, post, ctx.member_id)
     message = await personal_share(ctx, post, ctx.member, caption=caption, reason="channel")
     return Reply(message=message)
 

@@ -214,7 +214,12 @@ async def submit(ctx: Context, submission: Submission) -> Reply:
     if post is not None and post.author_id != ctx.member_id:
         author = await ctx.session.get(Member, post.author_id)
         if author is not None:
-            await ctx.send(dm(author.user_id), _thanks(win, post, ctx.member), key=f"win:{win.id}")
+            await ctx.send(
+                dm(author.user_id),
+                _thanks(win, post, ctx.member),
+                key=f"win:{win.id}",
+                unprompted=True,
+            )
     return Reply.say(
         f"Win logged: {KINDS[kind].lower()}"
         + (f" with {account}" if account else "")
