@@ -652,7 +652,6 @@ async def tell_expired(scope: Scope, account: LinkedInAccount, member: Member) -
         return
     account.expiry_told_at = scope.now
     scope.session.add(account)
-    tz, hours = _local(member, scope.workspace)
     await scope.send(
         dm(member.user_id),
         reconnect_message(
@@ -661,7 +660,7 @@ async def tell_expired(scope: Scope, account: LinkedInAccount, member: Member) -
             "Press the button for a fresh link to LinkedIn.",
         ),
         key=f"linkedin:expired:{account.id}:{int(account.connected_at.timestamp())}",
-        not_before=next_allowed(scope.now, tz, hours),
+        unprompted=True,
     )
 
 
@@ -694,7 +693,7 @@ async def sweep(scope: Scope, ai: AI) -> None:
         elif account.reminded_at is None:
             account.reminded_at = now
             scope.session.add(account)
-            tz, hours = _local(member, scope.workspace)
+            tz, _ = _local(member, scope.workspace)
             await scope.send(
                 dm(member.user_id),
                 reconnect_message(
@@ -703,7 +702,7 @@ async def sweep(scope: Scope, ai: AI) -> None:
                     "your posts keep going out without a gap.",
                 ),
                 key=f"linkedin:remind:{account.id}:{int(account.connected_at.timestamp())}",
-                not_before=next_allowed(now, tz, hours),
+                unprompted=True,
             )
     # A used state only has to be remembered while it could still be accepted.
     await scope.session.exec(
@@ -729,7 +728,10 @@ async def sweep(scope: Scope, ai: AI) -> None:
         post = await scope.session.get(Post, row.post_id)
         if member is not None and post is not None:
             await scope.send(
-                dm(member.user_id), unconfirmed_message(post), key=f"linkedin:post:{row.id}"
+                dm(member.user_id),
+                unconfirmed_message(post),
+                key=f"linkedin:post:{row.id}",
+                unprompted=True,
             )
 
 
