@@ -13,8 +13,9 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.limits import Limiter
-from adapters.web import Links
+from adapters.web import Links, oidc
 from adapters.web.digests import DigestPages
+from adapters.web.program import ProgramSite
 from bot import housekeeping
 from bot.dispatcher import Dispatcher
 from bot.flows import build_router
@@ -54,12 +55,15 @@ class Flywheel:
     slack: SlackAdapter | None = None
     teams: TeamsAdapter | None = None
     digests: DigestPages | None = None
+    program: ProgramSite | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def web_app(self) -> web.Application:
         routes: list[web.RouteDef] = self.links.routes()
         if self.digests is not None:
             routes += self.digests.routes()
+        if self.program is not None:
+            routes += self.program.routes()
         ack_routes: dict[str, str] = {}
         if self.slack is not None:
             routes += self.slack.routes()
@@ -79,6 +83,8 @@ class Flywheel:
     async def close(self) -> None:
         # Buffered clicks are written while the database is still there.
         await self.links.close()
+        if self.program is not None:
+            await self.program.close()
         if self.slack is not None:
             await self.slack.close()
         if self.teams is not None:
@@ -139,6 +145,19 @@ def build(
         settings, engine, sessions, clock, router, dispatcher, limiter, sweeper, links
     )
     flywheel.digests = DigestPages(sessions)
+    flywheel.program = ProgramSite(
+        sessions,
+        clock,
+        config,
+        public_base_url=settings.base_url,
+        secret_key=(
+            settings.flywheel_secret_key.get_secret_value()
+            if settings.flywheel_secret_key
+            else None
+        ),
+        providers=signin_providers(settings),
+        session_lifetime=timedelta(hours=settings.flywheel_session_hours),
+    )
     if settings.slack_configured:
         from adapters.slack import SlackAdapter
 
@@ -156,6 +175,31 @@ def build(
         )
         flywheel.add_sender(flywheel.teams.sender)
     return flywheel
+
+
+def signin_providers(settings: Settings) -> list[oidc.Provider]:
+    """The program page's sign-in providers that are configured: Slack, Microsoft."""
+    providers = []
+    if settings.slack_signin and settings.slack_client_secret and settings.slack_client_id:
+        providers.append(
+            oidc.slack_provider(
+                settings.slack_openid_url,
+                settings.slack_client_id,
+                settings.slack_client_secret.get_secret_value(),
+            )
+        )
+    microsoft = settings.microsoft_signin
+    if microsoft is not None:
+        client_id, secret = microsoft
+        providers.append(
+            oidc.microsoft_provider(
+                settings.microsoft_signin_url,
+                settings.microsoft_signin_tenant,
+                client_id,
+                secret.get_secret_value(),
+            )
+        )
+    return providers
 
 
 def _embedder(settings: Settings) -> Embedder | None:

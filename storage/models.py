@@ -584,3 +584,17 @@ class SendLimit(SQLModel, table=True):
     blocked_until: float = 0.0
     # After this, the row says nothing any more and may be deleted.
     expires_at: float = Field(default=0.0, index=True)
+
+
+class SigninState(SQLModel, table=True):
+    """A sign-in to the program page under way: its `state` (kept as a hash) and `nonce`,
+    used once, within minutes, by the browser that started it."""
+
+    __tablename__ = "signin_state"
+
+    state_hash: str = Field(primary_key=True, max_length=64)
+    provider: str = Field(max_length=16)
+    nonce: str = Field(max_length=64)
+    # Where to go once signed in: a path of this site, never another one.
+    next_path: str = Field(default="/", max_length=500)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)

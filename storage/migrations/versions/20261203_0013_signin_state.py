@@ -1,0 +1,39 @@
+"""signin state: single-use state and nonce of program-page sign-ins
+
+Revision ID: 0013
+Revises: 0010
+Create Date: 2026-12-03 13:00:00.000000
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+import sqlmodel
+from alembic import op
+
+import storage.types
+
+revision: str = "0013"
+down_revision: str | None = "0010"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "signin_state",
+        sa.Column("state_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("provider", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("nonce", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("next_path", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+        sa.Column("expires_at", storage.types.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("state_hash", name=op.f("pk_signin_state")),
+    )
+    op.create_index(
+        op.f("ix_signin_state_expires_at"), "signin_state", ["expires_at"], unique=False
+    )
+
+
+def downgrade() -> None:
+    op.drop_index(op.f("ix_signin_state_expires_at"), table_name="signin_state")
+    op.drop_table("signin_state")
