@@ -315,7 +315,7 @@ async def test_a_refused_code_and_a_cancelled_sign_in_are_refused(site: Site) ->
 
 async def test_signing_out_needs_the_csrf_token(site: Site) -> None:
     await site.sign_in("UADMIN")
-    status, html = await site.page("/program")
+    _, html = await site.page("/program")
     token = html.split('name="csrf" value="')[1].split('"')[0]
     forged = await site.client.post("/signout", data={"csrf": "nope"}, allow_redirects=False)
     assert forged.status == 403 and site.signed_in()
@@ -339,7 +339,7 @@ async def test_the_next_page_is_kept_through_sign_in_and_never_leaves_the_site(s
     response = await site.client.get("/program/demand?weeks=4", allow_redirects=False)
     location = response.headers["Location"]
     assert parse_qs(location.split("?")[1]) == {"next": ["/program/demand?weeks=4"]}
-    status, home = await site.page(location)
+    _, home = await site.page(location)
     assert 'href="/signin/slack?next=%2Fprogram%2Fdemand%3Fweeks%3D4"' in home
     start = await site.client.get(
         "/signin/slack?next=/program/demand%3Fweeks%3D4", allow_redirects=False

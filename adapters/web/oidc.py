@@ -177,7 +177,7 @@ async def consume(session: AsyncSession, provider: Provider, state: str, now: da
     # One DELETE … RETURNING: of two callbacks racing with the same state, one gets the row.
     removed = (
         await session.exec(
-            delete(table)  # type: ignore[arg-type]
+            delete(table)
             .where(table.c.state_hash == state_hash(state), table.c.provider == provider.name)
             .returning(table.c.nonce, table.c.next_path, table.c.expires_at)
         )
