@@ -13,6 +13,7 @@ from handlers.core.interactions import NO_REPLY, Command, Reply, Submission
 from handlers.core.members import is_admin
 from handlers.core.messages import (
     ChannelField,
+    ContextLine,
     Form,
     FormField,
     FormValue,
@@ -22,6 +23,7 @@ from handlers.core.messages import (
     UserField,
     notice,
 )
+from handlers.core.markup import link, md
 from handlers.core.workspace_settings import WorkspaceSettings
 from handlers.impact import digest_settings
 
@@ -53,8 +55,8 @@ def _one_or_none(value: str | None) -> tuple[str, ...]:
     return (value,) if value else ()
 
 
-def settings_form(current: WorkspaceSettings) -> Form:
-    """The admin form, showing the current settings."""
+def settings_form(current: WorkspaceSettings, program_url: str | None = None) -> Form:
+    """The admin form, showing the current settings (and where the program page is)."""
     fields: tuple[FormField, ...] = (
         UserField(
             name="reviewers",
@@ -201,12 +203,27 @@ def settings_form(current: WorkspaceSettings) -> Form:
         ),
     )
     fields += digest_settings.form_fields(current)
-    return Form(form_id=FORM_ID, title="Flywheel settings", submit_label="Save", fields=fields)
+    intro = (
+        (
+            ContextLine(
+                text=md(
+                    "The program over time, with CSV downloads: {}",
+                    link(program_url, "open the program page"),
+                )
+            ),
+        )
+        if program_url
+        else ()
+    )
+    return Form(
+        form_id=FORM_ID, title="Flywheel settings", submit_label="Save", intro=intro, fields=fields
+    )
 
 
 async def open_form(ctx: Context, command: Command) -> Reply:
     _require_admin(ctx)
-    return Reply(form=settings_form(workspace_settings.load(ctx.workspace)))
+    program = ctx.config.public_base_url.rstrip("/") + "/program"
+    return Reply(form=settings_form(workspace_settings.load(ctx.workspace), program))
 
 
 async def submit(ctx: Context, submission: Submission) -> Reply:
