@@ -10,6 +10,7 @@ from handlers.core import workspace_settings
 from handlers.core.context import Context, dm
 from handlers.core.errors import FormInvalid, NotAllowed
 from handlers.core.interactions import NO_REPLY, Command, Reply, Submission
+from handlers.core.markup import link, md
 from handlers.core.members import is_admin
 from handlers.core.messages import (
     ChannelField,
@@ -23,7 +24,6 @@ from handlers.core.messages import (
     UserField,
     notice,
 )
-from handlers.core.markup import link, md
 from handlers.core.workspace_settings import WorkspaceSettings
 from handlers.impact import digest_settings
 
