@@ -18,7 +18,7 @@ from sqlalchemy import and_, func, literal, select, union_all
 from sqlalchemy.sql import Select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers.impact.clicks import click_totals, days_of
+from handlers.impact.clicks import Days, click_totals, days, tally_zone
 from handlers.impact.query import (
     MEMBER,
     POST,
@@ -87,7 +87,13 @@ async def funnels(
             table.c.workspace_id == workspace_id, within(at, start, end), *extra
         )
 
+    tz = await tally_zone(session, workspace_id)
+    confirmed = select(
+        literal("shares_confirmed").label("figure"),
+        *(_confirmed(workspace_id, p, days(p, tz)) for p in periods),
+    )
     statement = union_all(
+        confirmed,
         counted("requests", REQUEST, REQUEST.c.created_at),
         counted("votes", VOTE, VOTE.c.created_at),
         counted("claimed", REQUEST, REQUEST.c.claimed_at, REQUEST.c.claimed_at.is_not(None)),
@@ -104,17 +110,12 @@ async def funnels(
             figures[i][name] = int(n or 0)
     for i, n in enumerate(await click_totals(session, workspace_id, periods)):
         figures[i]["clicks"] = n
-    for i, period in enumerate(periods):
-        figures[i]["shares_confirmed"] = await confirmed_shares(session, workspace_id, period)
     return [Funnel(**f) for f in figures]
 
 
-async def confirmed_shares(session: AsyncSession, workspace_id: int, period: Period) -> int:
-    """Shares of the period whose tracked link a person clicked in the period: the tally's
-    links with clicks on whole days, read once per link rather than per click."""
-    span = await days_of(session, workspace_id, period)
-    if span.first >= span.last:
-        return 0
+def _confirmed(workspace_id: int, period: Period, span: Days) -> Any:
+    """How many shares of the period a person clicked in the period, as a scalar subquery:
+    the tally's links with clicks on the period's whole days, one row per link and day."""
     clicked = (
         select(TALLY.c.post_id, TALLY.c.member_id, TALLY.c.network)
         .where(
@@ -126,7 +127,7 @@ async def confirmed_shares(session: AsyncSession, workspace_id: int, period: Per
         .group_by(TALLY.c.post_id, TALLY.c.member_id, TALLY.c.network)
         .subquery()
     )
-    query = (
+    return (
         select(func.count())
         .select_from(SHARE)
         .join(
@@ -138,8 +139,8 @@ async def confirmed_shares(session: AsyncSession, workspace_id: int, period: Per
             ),
         )
         .where(SHARE.c.workspace_id == workspace_id, within(SHARE.c.at, period.start, period.end))
+        .scalar_subquery()
     )
-    return int((await rows(session, query))[0][0] or 0)
 
 
 @dataclass(frozen=True, slots=True)

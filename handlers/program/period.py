@@ -92,7 +92,8 @@ def parse(query: Mapping[str, str], now: datetime, tz: ZoneInfo) -> Window:
             raise PeriodError("A period can be at most 5 years long: choose a shorter one.")
         return _window(first, last, tz, None)
     raw = query.get("weeks", "").strip() or str(DEFAULT_WEEKS)
-    if not raw.isdigit() or int(raw) not in WEEKS:
+    # Compared as text: int() would also read other scripts' digits.
+    if raw not in {str(w) for w in WEEKS}:
         raise PeriodError("Choose 4, 12, 26 or 52 weeks.")
     weeks = int(raw)
     return _window(today - timedelta(days=7 * weeks - 1), today, tz, weeks)
