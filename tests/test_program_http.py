@@ -392,3 +392,28 @@ async def test_sessions_expire(site: Site) -> None:
     assert site.flywheel.program is not None
     [cookie] = [c for c in site.client.session.cookie_jar if c.key == "flywheel_session"]
     assert int(cookie["max-age"]) == int(timedelta(hours=8).total_seconds())
+
+
+async def test_sessions_are_secure_cookies_behind_https(
+    migrated_url: str, fake_slack: FakeSlack, clock: FrozenClock
+) -> None:
+    async with program_site(
+        migrated_url, fake_slack, clock, public_base_url="https://flywheel.test"
+    ) as secure:
+        start = await secure.client.get("/signin/slack", allow_redirects=False)
+        authorize = start.headers["Location"]
+        assert "redirect_uri=https%3A%2F%2Fflywheel.test%2Fsignin%2Fslack%2Fcallback" in authorize
+        state_cookie = start.cookies["flywheel_signin"]
+        assert state_cookie["secure"] and state_cookie["httponly"]
+        secure.oidc.sign_in_as_slack("T0001", "UADMIN")
+        # A browser sends a Secure cookie back over https only: the test client is on http.
+        response = await secure.client.get(
+            await secure.consent(authorize),
+            headers={"Cookie": f"flywheel_signin={state_cookie.value}"},
+            allow_redirects=False,
+        )
+        assert response.status == 303
+        [cookie] = [
+            h for h in response.headers.getall("Set-Cookie") if h.startswith("flywheel_session=")
+        ]
+        assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
