@@ -40,14 +40,18 @@ FLOOR = text(
       (SELECT count(*) FILTER (WHERE created_at >= :s AND created_at < :e)
             || ',' || count(*) FILTER (WHERE created_at >= :ps AND created_at < :s)
        FROM content_request WHERE workspace_id = :w AND created_at >= :ps AND created_at < :e),
-      (SELECT count(*) FILTER (WHERE created_at >= :s) || ',' || count(*) FILTER (WHERE created_at < :s)
+      (SELECT count(*) FILTER (WHERE created_at >= :s)
+            || ',' || count(*) FILTER (WHERE created_at < :s)
        FROM vote WHERE workspace_id = :w AND created_at >= :ps AND created_at < :e),
-      (SELECT count(*) FILTER (WHERE claimed_at >= :s) || ',' || count(*) FILTER (WHERE claimed_at < :s)
+      (SELECT count(*) FILTER (WHERE claimed_at >= :s)
+            || ',' || count(*) FILTER (WHERE claimed_at < :s)
        FROM content_request WHERE workspace_id = :w AND claimed_at >= :ps AND claimed_at < :e),
-      (SELECT count(*) FILTER (WHERE submitted_at >= :s) || ',' || count(*) FILTER (WHERE submitted_at < :s)
+      (SELECT count(*) FILTER (WHERE submitted_at >= :s)
+            || ',' || count(*) FILTER (WHERE submitted_at < :s)
        FROM draft_version WHERE workspace_id = :w AND version = 1
         AND submitted_at >= :ps AND submitted_at < :e),
-      (SELECT count(*) FILTER (WHERE created_at >= :s) || ',' || count(*) FILTER (WHERE created_at < :s)
+      (SELECT count(*) FILTER (WHERE created_at >= :s)
+            || ',' || count(*) FILTER (WHERE created_at < :s)
        FROM audit_event WHERE workspace_id = :w AND action = 'approved'
         AND created_at >= :ps AND created_at < :e),
       (SELECT count(*) FILTER (WHERE published_at >= :s AND request_id IS NOT NULL)

@@ -101,8 +101,8 @@ class Browser:
 
         return await self.run(read)
 
-    async def wait_for_download(self, name: str, timeout: float = 20) -> Path:
-        deadline = time.monotonic() + timeout
+    async def wait_for_download(self, name: str, seconds: float = 20) -> Path:
+        deadline = time.monotonic() + seconds
         path = self.downloads / name
         while time.monotonic() < deadline:
             if path.exists() and path.stat().st_size:
