@@ -147,8 +147,7 @@ async def measure(rounds: int, scale: float) -> Figures:
     return {
         "database": "postgresql",
         "rows: members / posts / shares / clicks": (
-            f"{len(data['member']):,} / {len(data['post']):,} / {len(data['share']):,} / "
-            f"{clicks:,}"
+            f"{len(data['member']):,} / {len(data['post']):,} / {len(data['share']):,} / {clicks:,}"
         ),
         "generate + bulk load + upgrade, s": round(loaded, 1),
         "period": window.label,
