@@ -282,6 +282,9 @@ class TrackedLink(SQLModel, table=True):
     # The share button's code: `/s/{intent_code}` records the share, then opens the composer.
     # Apart from `code`, which is public once shared, so nobody can fake someone's shares.
     intent_code: str = Field(default_factory=random_code, max_length=32)
+    # The workspace's local day of the link's first counted click (kept by the click writer
+    # with the tally): a share of a clicked link is a share confirmed.
+    first_click_day: date | None = None
     created_at: datetime = Field(sa_type=UTCDateTime)
 
 

@@ -33,6 +33,7 @@ from storage.models import (
     Share,
     TrackedLink,
     Workspace,
+    random_code,
 )
 from testing.builders import add_members, add_post, add_workspace
 
@@ -82,18 +83,27 @@ async def _seed(sessions: SessionFactory, timezone: str) -> tuple[int, list[trac
             )
             for sharer in sharers:
                 for network in ("linkedin", "x"):
-                    link = TrackedLink(
-                        workspace_id=workspace.id,
-                        post_id=post.id or 0,
-                        member_id=sharer.id or 0,
-                        network=network,
-                        created_at=now,
-                    )
-                    session.add(link)
-                    await session.flush()
+                    # Only the columns every revision since the tally has: the upgrade
+                    # tests seed an older schema.
+                    table: Any = TrackedLink.__table__  # type: ignore[attr-defined]
+                    link_id = (
+                        await session.exec(
+                            table.insert()
+                            .values(
+                                workspace_id=workspace.id,
+                                post_id=post.id or 0,
+                                member_id=sharer.id or 0,
+                                network=network,
+                                code=random_code(),
+                                intent_code=random_code(),
+                                created_at=now,
+                            )
+                            .returning(table.c.id)
+                        )
+                    ).one()[0]
                     targets.append(
                         tracked_links.Target(
-                            link_id=link.id or 0,
+                            link_id=link_id,
                             workspace_id=workspace.id,
                             post_id=post.id or 0,
                             member_id=sharer.id or 0,
@@ -307,6 +317,15 @@ async def test_the_upgrade_totals_the_days_already_tallied(database_url: str) ->
         async with transaction(sessions) as session:
             assert await visits.record(session, [_visit(second, paris_noon, "203.0.113.9")])
         assert (await _daily(sessions, workspace_id))[date(2026, 11, 3)] == 2
+        # Each link's first clicked day comes from the tally; a later click changes nothing.
+        async with sessions() as session:
+            firsts = dict(
+                (await session.exec(select(TrackedLink.id, TrackedLink.first_click_day))).all()
+            )
+        assert firsts[first.link_id] == firsts[second.link_id] == date(2026, 11, 2)
+        assert [d for i, d in firsts.items() if i not in (first.link_id, second.link_id)] == [
+            None
+        ] * (len(firsts) - 2)
     finally:
         await engine.dispose()
 

@@ -3,7 +3,7 @@
 Every count is of something that happened in the period: a request asked, a +1 given, a
 request claimed, a draft first sent for review, a version approved, a post published (from
 a request, or other content shared with `share <url>` or a feed), a share button pressed
-(an intent), a share confirmed (its tracked link clicked by a person in the period), a
+(an intent), a share confirmed (of a tracked link a person had clicked by the period's end), a
 counted click (the tally; see `clicks`) and a win logged. The weekly series reuse
 `totals.weekly_totals`, so a participant and a click mean what they mean in the digest.
 """
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, literal, select, union_all
+from sqlalchemy import func, literal, select, union_all
 from sqlalchemy.sql import Select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -24,7 +24,6 @@ from handlers.impact.query import (
     POST,
     REQUEST,
     SHARE,
-    TALLY,
     VOTE,
     WIN,
     Period,
@@ -32,8 +31,9 @@ from handlers.impact.query import (
     within,
 )
 from handlers.impact.totals import Totals, _acts, weekly_totals
-from storage.models import AuditEvent, DraftVersion
+from storage.models import AuditEvent, DraftVersion, TrackedLink
 
+LINK: Any = TrackedLink.__table__  # type: ignore[attr-defined]
 AUDIT: Any = AuditEvent.__table__  # type: ignore[attr-defined]
 VERSION: Any = DraftVersion.__table__  # type: ignore[attr-defined]
 
@@ -114,31 +114,18 @@ async def funnels(
 
 
 def _confirmed(workspace_id: int, period: Period, span: Days) -> Any:
-    """How many shares of the period a person clicked in the period, as a scalar subquery:
-    the tally's links with clicks on the period's whole days, one row per link and day."""
-    clicked = (
-        select(TALLY.c.post_id, TALLY.c.member_id, TALLY.c.network)
-        .where(
-            TALLY.c.workspace_id == workspace_id,
-            TALLY.c.day >= span.first,
-            TALLY.c.day < span.last,
-            TALLY.c.clicks > 0,
-        )
-        .group_by(TALLY.c.post_id, TALLY.c.member_id, TALLY.c.network)
-        .subquery()
-    )
+    """How many shares of the period are of links a person had clicked by its end, as a
+    scalar subquery: each share's link is read by its key, with the day of its first click
+    (kept by the click writer), so no click or tally row is read."""
     return (
         select(func.count())
         .select_from(SHARE)
-        .join(
-            clicked,
-            and_(
-                clicked.c.post_id == SHARE.c.post_id,
-                clicked.c.member_id == SHARE.c.member_id,
-                clicked.c.network == SHARE.c.network,
-            ),
+        .join(LINK, LINK.c.id == SHARE.c.link_id)
+        .where(
+            SHARE.c.workspace_id == workspace_id,
+            within(SHARE.c.at, period.start, period.end),
+            LINK.c.first_click_day < span.last,
         )
-        .where(SHARE.c.workspace_id == workspace_id, within(SHARE.c.at, period.start, period.end))
         .scalar_subquery()
     )
 

@@ -10,7 +10,6 @@ expiry (`spoil`), or a signature by a key it does not publish (`foreign_key`).
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -148,10 +147,3 @@ class FakeOIDC:
         }
         key = self.other_key if self.foreign_key else self.key
         return jwt.encode(claims, key, algorithm="RS256", headers={"kid": KID})
-
-    def forged_token(self, **claims: Any) -> str:
-        """A token as this provider would sign it, with exactly `claims` (tests of replays)."""
-        return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": KID})
-
-    def dump(self) -> str:
-        return json.dumps({"codes": len(self.codes), "issued": self.tokens_issued})

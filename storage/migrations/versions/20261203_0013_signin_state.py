@@ -1,4 +1,5 @@
-"""signin state: single-use state and nonce of program-page sign-ins
+"""signin state and first clicks: single-use state and nonce of program-page sign-ins; the
+day each tracked link was first clicked, filled from the click tally
 
 Revision ID: 0013
 Revises: 0010
@@ -32,8 +33,22 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_signin_state_expires_at"), "signin_state", ["expires_at"], unique=False
     )
+    with op.batch_alter_table("tracked_link") as batch:
+        batch.add_column(sa.Column("first_click_day", sa.Date(), nullable=True))
+    # One pass over the tally (UPDATE … FROM: PostgreSQL, and SQLite since 3.33).
+    op.execute(
+        "UPDATE tracked_link SET first_click_day = f.day FROM ("
+        " SELECT workspace_id, post_id, member_id, network, min(day) AS day"
+        " FROM click_tally WHERE clicks > 0"
+        " GROUP BY workspace_id, post_id, member_id, network) AS f"
+        " WHERE tracked_link.workspace_id = f.workspace_id"
+        " AND tracked_link.post_id = f.post_id AND tracked_link.member_id = f.member_id"
+        " AND tracked_link.network = f.network"
+    )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("tracked_link") as batch:
+        batch.drop_column("first_click_day")
     op.drop_index(op.f("ix_signin_state_expires_at"), table_name="signin_state")
     op.drop_table("signin_state")
