@@ -137,6 +137,19 @@ async def measure(rounds: int, scale: float) -> Figures:
                 t0 = time.perf_counter()
                 floor_row = (await conn.execute(FLOOR, params)).one()
                 floors.append(time.perf_counter() - t0)
+        # The other pages over the same 52 weeks, for information (p50 of a few rounds).
+        others: dict[str, float] = {}
+        for page in ("trends", "demand", "content", "people", "people/U000001"):
+            times = []
+            for _ in range(6):
+                t0 = time.perf_counter()
+                response = await client.get(
+                    f"/program/{page}?weeks=52", headers={"Cookie": f"{SESSION_COOKIE}={cookie}"}
+                )
+                await response.read()
+                times.append(time.perf_counter() - t0)
+                assert response.status == 200, page
+            others[f"{page} page p50, s"] = median(times[1:])
         await client.close()
         await site.close()
         await engine.dispose()
@@ -159,6 +172,7 @@ async def measure(rounds: int, scale: float) -> Figures:
         "target ≤ 3× the floor": verdict(page_p99 / floor_p99, TARGET_RATIO, at_most=True),
         "same clicks as the floor": _clicks_shown(html) == clicks_now,
         "rounds": rounds,
+        **others,
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
