@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from adapters.web.oidc import SignInRefused, microsoft_provider
 from handlers.impact.pipeline import percentile, spread
 from handlers.program.charts import bar_chart
 from handlers.program.pages import change
@@ -111,3 +112,17 @@ def test_csv_cells_are_plain_text_with_iso_dates() -> None:
         ['Zoë, "the" expert', "2026-11-03", "1234"],
         ["", "", "1.2"],
     ]
+
+
+def test_a_single_tenant_sign_in_takes_only_its_own_organisation() -> None:
+    provider = microsoft_provider("https://login.test", "tenant-1", "app", "secret")
+    provider.check_issuer({"tid": "tenant-1", "iss": "https://login.test/tenant-1/v2.0"})
+    with pytest.raises(SignInRefused, match="belongs to another organisation"):
+        provider.check_issuer({"tid": "tenant-2", "iss": "https://login.test/tenant-2/v2.0"})
+    with pytest.raises(SignInRefused, match="unexpected issuer"):
+        provider.check_issuer({"tid": "tenant-1", "iss": "https://evil.test/tenant-1/v2.0"})
+    anyone = microsoft_provider("https://login.test", "organizations", "app", "secret")
+    anyone.check_issuer({"tid": "tenant-2", "iss": "https://login.test/tenant-2/v2.0"})
+    assert anyone.identity({"tid": "tenant-2", "oid": "o-1", "name": "Tess"}).user_id == "o-1"
+    with pytest.raises(SignInRefused, match="did not say which workspace"):
+        anyone.identity({"tid": "tenant-2"})
