@@ -34,9 +34,15 @@ class PersonFigures:
 
 
 async def people(
-    session: AsyncSession, workspace_id: int, period: Period, member_id: int | None = None
+    session: AsyncSession,
+    workspace_id: int,
+    period: Period,
+    member_id: int | None = None,
+    *,
+    with_sharers: bool = True,
 ) -> dict[int, PersonFigures]:
-    """Per person (or for one), what their shares, posts, requests and wins did."""
+    """Per person (or for one), what their shares, posts, requests and wins did; without
+    `with_sharers`, who shared each author's posts is left out (a long period's tables)."""
     figures: dict[int, dict[str, Any]] = {}
 
     def add(member: int, **values: Any) -> None:
@@ -87,7 +93,8 @@ async def people(
         .order_by(POST.c.author_id, func.count().desc(), MEMBER.c.user_id)
     )
     names: dict[int, list[str]] = {}
-    for author, user in await rows(session, sharers):
+    found = await rows(session, sharers) if with_sharers else []
+    for author, user in found:
         names.setdefault(int(author), []).append(user)
     for author, users in names.items():
         add(author, sharers=tuple(users))

@@ -287,7 +287,7 @@ async def people_page(session: AsyncSession, viewer: Viewer, window: Window) -> 
     """Top sharers, experts, requesters and teams of the period."""
     require_workspace(viewer)
     wid = viewer.workspace_id
-    everyone = list((await people.people(session, wid, window.period)).values())
+    everyone = list((await people.people(session, wid, window.period, with_sharers=False)).values())
     who = await names(session, wid, [p.user_id for p in everyone])
     teams = dict(
         await rows(
@@ -370,7 +370,7 @@ async def person_page(session: AsyncSession, viewer: Viewer, user_id: str, windo
     their shares and clicks, their wins."""
     member = await member_of(session, viewer, user_id)
     wid, mid = viewer.workspace_id, member.id or 0
-    mine = (await people.people(session, wid, window.period, mid)).get(mid)
+    mine = (await people.people(session, wid, window.period, mid, with_sharers=False)).get(mid)
     figures = mine or people.PersonFigures(member_id=mid, user_id=member.user_id)
     summary = Table(
         "summary",
