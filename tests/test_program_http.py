@@ -153,6 +153,8 @@ async def test_every_page_renders_its_figures(site: Site) -> None:
     assert status == 200
     summary = {r[0]: r[1] for r in table_rows(html, "summary")}
     assert summary["Posts I published"] == "2" and summary["Clicks on my posts"] == "5"
+    assert sorted(r[0] for r in table_rows(html, "posts")) == ["Post P1", "Post P3"]
+    assert "No request of mine moved in this period." in html  # Bob asked for nothing
 
 
 async def test_csv_downloads_open_cleanly_in_a_spreadsheet(site: Site) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -36,15 +37,25 @@ async def post_reach(
     """Posts published in the period or shared, clicked or credited with a win in it
     (only `author_id`'s, if given), most clicked first."""
     span = await days_of(session, workspace_id, period)
+    theirs = select(POST.c.id).where(POST.c.author_id == author_id).scalar_subquery()
+
+    def mine(column: Any) -> list[Any]:
+        """Only the author's posts, when an author is given."""
+        return [] if author_id is None else [column.in_(theirs)]
+
     reached = reach(workspace_id, period, span, "post_id").subquery()
     clicks: dict[int, int] = {}
     networks: dict[int, dict[str, int]] = {}
     wins: dict[int, int] = {}
-    for post, _shares, n in await rows(session, select(reached)):
+    for post, _shares, n in await rows(session, select(reached).where(*mine(reached.c.k))):
         clicks[int(post)] = int(n)
     by_network = (
         select(SHARE.c.post_id, SHARE.c.network, func.count())
-        .where(SHARE.c.workspace_id == workspace_id, within(SHARE.c.at, period.start, period.end))
+        .where(
+            SHARE.c.workspace_id == workspace_id,
+            within(SHARE.c.at, period.start, period.end),
+            *mine(SHARE.c.post_id),
+        )
         .group_by(SHARE.c.post_id, SHARE.c.network)
     )
     for post, network, n in await rows(session, by_network):
@@ -55,6 +66,7 @@ async def post_reach(
             WIN.c.workspace_id == workspace_id,
             WIN.c.post_id.is_not(None),
             within(WIN.c.at, period.start, period.end),
+            *mine(WIN.c.post_id),
         )
         .group_by(WIN.c.post_id)
     )
@@ -63,6 +75,7 @@ async def post_reach(
     published = select(POST.c.id).where(
         POST.c.workspace_id == workspace_id,
         within(POST.c.published_at, period.start, period.end),
+        *mine(POST.c.id),
     )
     ids = {*clicks, *networks, *wins, *(int(p) for (p,) in await rows(session, published))}
     if not ids:

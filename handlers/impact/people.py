@@ -144,9 +144,10 @@ class RequestOutcome:
 
 
 async def request_outcomes(
-    session: AsyncSession, workspace_id: int, period: Period
+    session: AsyncSession, workspace_id: int, period: Period, requester_id: int | None = None
 ) -> list[RequestOutcome]:
-    """Requests that moved in the period: asked, claimed, published, or whose post travelled."""
+    """Requests that moved in the period: asked, claimed, published, or whose post travelled
+    (only `requester_id`'s, if given)."""
     span = await days_of(session, workspace_id, period)
     reached = reach(workspace_id, period, span, "post_id").subquery()
     post_wins = (
@@ -178,6 +179,7 @@ async def request_outcomes(
         .outerjoin(post_wins, post_wins.c.post_id == POST.c.id)
         .where(
             REQUEST.c.workspace_id == workspace_id,
+            *([] if requester_id is None else [REQUEST.c.requester_id == requester_id]),
             or_(
                 within(REQUEST.c.created_at, period.start, period.end),
                 within(REQUEST.c.claimed_at, period.start, period.end),
