@@ -101,6 +101,15 @@ class Browser:
 
         return await self.run(read)
 
+    async def at(self, url: str, seconds: float = 10) -> bool:
+        """Whether the browser reaches `url` (a click's navigation finishes after the click)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if await self.run(lambda: self.driver.current_url) == url:
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
     async def wait_for_download(self, name: str, seconds: float = 20) -> Path:
         deadline = time.monotonic() + seconds
         path = self.downloads / name
@@ -155,7 +164,7 @@ async def test_an_admin_signs_in_reads_the_funnel_changes_the_period_and_downloa
     fake.sign_in_as_slack("T0001", "UADMIN", name="Ada")
     await browser.get(base + "/")
     await browser.click(By.LINK_TEXT, "Sign in with Slack")
-    assert browser.driver.current_url == base + "/program"
+    assert await browser.at(base + "/program")
     assert (await browser.text(By.TAG_NAME, "h1")) == "Overview"
     funnel = await browser.rows("funnel")
     assert funnel["Requests"][0] == "5" and funnel["Wins"][0] == "2"
@@ -170,7 +179,7 @@ async def test_an_admin_signs_in_reads_the_funnel_changes_the_period_and_downloa
         lambda: Select(browser.driver.find_element(By.ID, "weeks")).select_by_value("4")
     )
     await browser.click(By.CSS_SELECTOR, "form.period button[name=period]")
-    assert browser.driver.current_url.endswith("/program?weeks=4&period=weeks")
+    assert await browser.at(base + "/program?weeks=4&period=weeks")
     assert "Last 4 weeks (03 Nov 2026 – 30 Nov 2026)" in await browser.text()
     funnel = await browser.rows("funnel")
     assert funnel["Requests"] == ["5", "0", "new"]
@@ -188,6 +197,7 @@ async def test_an_admin_signs_in_reads_the_funnel_changes_the_period_and_downloa
     )
 
     await browser.click(By.LINK_TEXT, "Trends")
+    assert await browser.at(base + "/program/trends")
     svg_title = await browser.run(
         lambda: browser.driver.find_element(By.ID, "chart-clicks-title").get_attribute(
             "textContent"
@@ -201,15 +211,15 @@ async def test_another_workspace_is_refused(served: tuple[str, FakeOIDC, Browser
     fake.sign_in_as_slack("T0001", "UALICE", name="Alice")
     await browser.get(base + "/")
     await browser.click(By.LINK_TEXT, "Sign in with Slack")
-    assert browser.driver.current_url == base + "/program/people/UALICE"
+    assert await browser.at(base + "/program/people/UALICE")
     await browser.get(base + "/program")
     assert "for admins and reviewers" in await browser.text()
     await browser.click(By.CSS_SELECTOR, "form.signout button")
-    assert browser.driver.current_url == base + "/"
+    assert await browser.at(base + "/")
 
     fake.sign_in_as_slack("T0002", "UZED", name="Zed")
     await browser.click(By.LINK_TEXT, "Sign in with Slack")
-    assert browser.driver.current_url == base + "/program"
+    assert await browser.at(base + "/program")
     await browser.get(base + "/program/people/UALICE")
     main = await browser.text()
     assert "Not found" in main and "No such person." in main and "Alice" not in main
