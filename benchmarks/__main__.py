@@ -23,6 +23,7 @@ BENCHMARKS = (
     "redirect",
     "digest",
     "linkedin",
+    "program",
 )
 
 

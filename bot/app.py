@@ -13,9 +13,10 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.limits import Limiter
-from adapters.web import Links
+from adapters.web import Links, oidc
 from adapters.web.digests import DigestPages
 from adapters.web.linkedin import LinkedInPages
+from adapters.web.program import ProgramSite
 from bot import housekeeping
 from bot.dispatcher import Dispatcher
 from bot.flows import build_router
@@ -58,6 +59,7 @@ class Flywheel:
     teams: TeamsAdapter | None = None
     digests: DigestPages | None = None
     linkedin: LinkedInPages | None = None
+    program: ProgramSite | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def web_app(self) -> web.Application:
@@ -66,6 +68,8 @@ class Flywheel:
             routes += self.digests.routes()
         if self.linkedin is not None:
             routes += self.linkedin.routes()
+        if self.program is not None:
+            routes += self.program.routes()
         ack_routes: dict[str, str] = {}
         if self.slack is not None:
             routes += self.slack.routes()
@@ -85,6 +89,8 @@ class Flywheel:
     async def close(self) -> None:
         # Buffered clicks are written while the database is still there.
         await self.links.close()
+        if self.program is not None:
+            await self.program.close()
         if self.slack is not None:
             await self.slack.close()
         if self.teams is not None:
@@ -160,6 +166,19 @@ def build(
     flywheel.digests = DigestPages(sessions)
     if linkedin is not None:
         flywheel.linkedin = LinkedInPages(sessions, clock, config, linkedin, on_commit=committed)
+    flywheel.program = ProgramSite(
+        sessions,
+        clock,
+        config,
+        public_base_url=settings.base_url,
+        secret_key=(
+            settings.flywheel_secret_key.get_secret_value()
+            if settings.flywheel_secret_key
+            else None
+        ),
+        providers=signin_providers(settings),
+        session_lifetime=timedelta(hours=settings.flywheel_session_hours),
+    )
     if settings.slack_configured:
         from adapters.slack import SlackAdapter
 
@@ -177,6 +196,31 @@ def build(
         )
         flywheel.add_sender(flywheel.teams.sender)
     return flywheel
+
+
+def signin_providers(settings: Settings) -> list[oidc.Provider]:
+    """The program page's sign-in providers that are configured: Slack, Microsoft."""
+    providers = []
+    if settings.slack_signin and settings.slack_client_secret and settings.slack_client_id:
+        providers.append(
+            oidc.slack_provider(
+                settings.slack_openid_url,
+                settings.slack_client_id,
+                settings.slack_client_secret.get_secret_value(),
+            )
+        )
+    microsoft = settings.microsoft_signin
+    if microsoft is not None:
+        client_id, secret = microsoft
+        providers.append(
+            oidc.microsoft_provider(
+                settings.microsoft_signin_url,
+                settings.microsoft_signin_tenant,
+                client_id,
+                secret.get_secret_value(),
+            )
+        )
+    return providers
 
 
 def _embedder(settings: Settings) -> Embedder | None:

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     slack_client_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
+    # Sign in with Slack (OpenID Connect) for the program page: the provider's base, which is
+    # also the ID tokens' issuer. Tests point it at a fake provider.
+    slack_openid_url: str = "https://slack.com"
 
     microsoft_app_id: str | None = None
     microsoft_app_password: SecretStr | None = None
@@ -52,6 +55,12 @@ class Settings(BaseSettings):
     # asked for. Sovereign clouds have their own; tests point them at a fake Entra ID.
     microsoft_login_url: str | None = None
     microsoft_oauth_scope: str | None = None
+    # Sign in with Microsoft (Entra ID) for the program page: the login authority, and the app
+    # registration asked (the Teams bot's by default). The tenant is MICROSOFT_APP_TENANT_ID,
+    # or any organisation's for a multi-tenant bot.
+    microsoft_signin_url: str = "https://login.microsoftonline.com"
+    microsoft_signin_client_id: str | None = None
+    microsoft_signin_client_secret: SecretStr | None = None
     # Teams without credentials, for a local emulator only: nothing inbound is authenticated.
     flywheel_teams_anonymous: bool = False
 
@@ -84,6 +93,8 @@ class Settings(BaseSettings):
     # networks, `*` for any peer), and how often buffered clicks are written.
     flywheel_trusted_proxies: str = ""
     flywheel_click_flush_seconds: float = 1.0
+    # How long a sign-in to the program page lasts.
+    flywheel_session_hours: float = 8.0
 
     @model_validator(mode="after")
     def _complete(self) -> Settings:
@@ -120,6 +131,18 @@ class Settings(BaseSettings):
                 self.microsoft_app_id,
             ),
             ("SLACK_APP_TOKEN", self.slack_app_token, "SLACK_BOT_TOKEN", self.slack_bot_token),
+            (
+                "MICROSOFT_SIGNIN_CLIENT_ID",
+                self.microsoft_signin_client_id,
+                "MICROSOFT_SIGNIN_CLIENT_SECRET",
+                self.microsoft_signin_client_secret,
+            ),
+            (
+                "MICROSOFT_SIGNIN_CLIENT_SECRET",
+                self.microsoft_signin_client_secret,
+                "MICROSOFT_SIGNIN_CLIENT_ID",
+                self.microsoft_signin_client_id,
+            ),
         )
         for have, value, need, other in pairs:
             if value and not other:
@@ -133,8 +156,8 @@ class Settings(BaseSettings):
             return "SLACK_SIGNING_SECRET is set but SLACK_BOT_TOKEN is missing"
         if self.slack_client_id and not self.slack_bot_token:
             return (
-                "SLACK_CLIENT_ID is set but multi-workspace OAuth install is not available yet: "
-                "set SLACK_BOT_TOKEN"
+                "SLACK_CLIENT_ID is set (Sign in with Slack) but SLACK_BOT_TOKEN is missing: "
+                "multi-workspace OAuth install is not available yet"
             )
         teams = self._teams_problem()
         if teams:
@@ -167,6 +190,16 @@ class Settings(BaseSettings):
             return "FLYWHEEL_METRICS_PORT must be a port number (1-65535)"
         if self.flywheel_click_flush_seconds <= 0:
             return "FLYWHEEL_CLICK_FLUSH_SECONDS must be positive"
+        if not 0 < self.flywheel_session_hours <= 24 * 30:
+            return "FLYWHEEL_SESSION_HOURS must be between 0 and 720"
+        for name, url in (
+            ("SLACK_OPENID_URL", self.slack_openid_url),
+            ("MICROSOFT_SIGNIN_URL", self.microsoft_signin_url),
+        ):
+            if not url.startswith(("http://", "https://")):
+                return f"{name} must be an http(s) URL"
+        if self.microsoft_signin_client_id and not self.flywheel_secret_key:
+            return "FLYWHEEL_SECRET_KEY is missing (required to sign people in)"
         for proxy in self.trusted_proxies:
             try:
                 if proxy != "*":
@@ -278,6 +311,25 @@ class Settings(BaseSettings):
         if raw is None:
             return ()
         return tuple(k.strip() for k in raw.get_secret_value().split(",") if k.strip())
+
+    @property
+    def slack_signin(self) -> bool:
+        """Sign in with Slack: the app's OAuth client is set (beside its bot token)."""
+        return bool(self.slack_client_id and self.slack_client_secret)
+
+    @property
+    def microsoft_signin(self) -> tuple[str, SecretStr] | None:
+        """Sign in with Microsoft's client id and secret: their own, else the Teams bot's."""
+        if self.microsoft_signin_client_id and self.microsoft_signin_client_secret:
+            return self.microsoft_signin_client_id, self.microsoft_signin_client_secret
+        if self.microsoft_app_id and self.microsoft_app_password:
+            return self.microsoft_app_id, self.microsoft_app_password
+        return None
+
+    @property
+    def microsoft_signin_tenant(self) -> str:
+        """The Entra tenant people sign in from: the bot's own, or any organisation's."""
+        return self.microsoft_app_tenant_id or "organizations"
 
     @property
     def slack_api_base(self) -> str:

@@ -284,6 +284,9 @@ class TrackedLink(SQLModel, table=True):
     # The share button's code: `/s/{intent_code}` records the share, then opens the composer.
     # Apart from `code`, which is public once shared, so nobody can fake someone's shares.
     intent_code: str = Field(default_factory=random_code, max_length=32)
+    # The workspace's local day of the link's first counted click (kept by the click writer
+    # with the tally): a share of a clicked link is a share confirmed.
+    first_click_day: date | None = None
     created_at: datetime = Field(sa_type=UTCDateTime)
 
 
@@ -661,3 +664,17 @@ class LinkedInPost(SQLModel, table=True):
     posted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class SigninState(SQLModel, table=True):
+    """A sign-in to the program page under way: its `state` (kept as a hash) and `nonce`,
+    used once, within minutes, by the browser that started it."""
+
+    __tablename__ = "signin_state"
+
+    state_hash: str = Field(primary_key=True, max_length=64)
+    provider: str = Field(max_length=16)
+    nonce: str = Field(max_length=64)
+    # Where to go once signed in: a path of this site, never another one.
+    next_path: str = Field(default="/", max_length=500)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)

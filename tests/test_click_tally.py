@@ -14,8 +14,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import delete, text
-from sqlmodel import col, select
+from sqlalchemy import Connection, delete, inspect, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import SQLModel, col, select
 
 from handlers.core import workspace_settings
 from handlers.core.workspace_settings import WorkspaceSettings
@@ -33,6 +34,7 @@ from storage.models import (
     Share,
     TrackedLink,
     Workspace,
+    random_code,
 )
 from testing.builders import add_members, add_post, add_workspace
 
@@ -82,18 +84,27 @@ async def _seed(sessions: SessionFactory, timezone: str) -> tuple[int, list[trac
             )
             for sharer in sharers:
                 for network in ("linkedin", "x"):
-                    link = TrackedLink(
-                        workspace_id=workspace.id,
-                        post_id=post.id or 0,
-                        member_id=sharer.id or 0,
-                        network=network,
-                        created_at=now,
-                    )
-                    session.add(link)
-                    await session.flush()
+                    # Only the columns every revision since the tally has: the upgrade
+                    # tests seed an older schema.
+                    table: Any = TrackedLink.__table__  # type: ignore[attr-defined]
+                    link_id = (
+                        await session.exec(
+                            table.insert()
+                            .values(
+                                workspace_id=workspace.id,
+                                post_id=post.id or 0,
+                                member_id=sharer.id or 0,
+                                network=network,
+                                code=random_code(),
+                                intent_code=random_code(),
+                                created_at=now,
+                            )
+                            .returning(table.c.id)
+                        )
+                    ).one()[0]
                     targets.append(
                         tracked_links.Target(
-                            link_id=link.id or 0,
+                            link_id=link_id,
                             workspace_id=workspace.id,
                             post_id=post.id or 0,
                             member_id=sharer.id or 0,
@@ -102,6 +113,37 @@ async def _seed(sessions: SessionFactory, timezone: str) -> tuple[int, list[trac
                         )
                     )
     return workspace.id, targets
+
+
+def _columns_since(conn: Connection) -> list[tuple[str, str, str]]:
+    """The model's columns the database's (older) tables lack: table, column, SQL type."""
+    have = inspect(conn)
+    missing = []
+    for table in SQLModel.metadata.sorted_tables:
+        if not have.has_table(table.name):
+            continue
+        present = {c["name"] for c in have.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in present:
+                kind = column.type.compile(dialect=conn.dialect)
+                missing.append((table.name, column.name, kind))
+    return missing
+
+
+async def _seed_on_old_schema(
+    engine: AsyncEngine, sessions: SessionFactory, timezone: str
+) -> tuple[int, list[tracked_links.Target]]:
+    """Seed with today's builders on an older schema: the columns added since are there
+    only while seeding, then dropped, so the upgrade adds them as it would in the field."""
+    async with engine.begin() as conn:
+        missing = await conn.run_sync(_columns_since)
+        for table, column, kind in missing:
+            await conn.execute(text(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {kind}'))
+    seeded = await _seed(sessions, timezone)
+    async with engine.begin() as conn:
+        for table, column, _ in missing:
+            await conn.execute(text(f'ALTER TABLE "{table}" DROP COLUMN "{column}"'))
+    return seeded
 
 
 @pytest.fixture
@@ -274,7 +316,7 @@ async def test_the_upgrade_totals_the_days_already_tallied(database_url: str) ->
     sessions = session_factory(engine)
     try:
         await upgrade(engine, "0008")
-        workspace_id, targets = await _seed(sessions, "Europe/Paris")
+        workspace_id, targets = await _seed_on_old_schema(engine, sessions, "Europe/Paris")
         first, second = targets[0], targets[-1]
         # Tally rows as the writer left them, one from before a change of time zone: the
         # totals keep each click on the day the tally gave it.
@@ -307,6 +349,19 @@ async def test_the_upgrade_totals_the_days_already_tallied(database_url: str) ->
         async with transaction(sessions) as session:
             assert await visits.record(session, [_visit(second, paris_noon, "203.0.113.9")])
         assert (await _daily(sessions, workspace_id))[date(2026, 11, 3)] == 2
+        # Each link's first clicked day comes from the tally; a later click changes nothing.
+        async with sessions() as session:
+            firsts = dict(
+                (
+                    await session.exec(
+                        select(col(TrackedLink.id), col(TrackedLink.first_click_day))
+                    )
+                ).all()
+            )
+        assert firsts[first.link_id] == firsts[second.link_id] == date(2026, 11, 2)
+        assert [d for i, d in firsts.items() if i not in (first.link_id, second.link_id)] == [
+            None
+        ] * (len(firsts) - 2)
     finally:
         await engine.dispose()
 

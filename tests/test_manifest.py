@@ -85,7 +85,11 @@ def test_scopes_are_the_minimum_the_code_uses(manifest: dict[str, Any]) -> None:
         "users:read",
         "users:read.email",
     ]
-    assert "user" not in manifest["oauth_config"]["scopes"]
+    # User scopes only for Sign in with Slack (the program page): who signs in, nothing more.
+    assert sorted(manifest["oauth_config"]["scopes"]["user"]) == ["email", "openid", "profile"]
+    assert manifest["oauth_config"]["redirect_urls"] == [
+        "https://flywheel.example.com/signin/slack/callback"
+    ]
 
 
 def test_app_home_and_bot_user(manifest: dict[str, Any]) -> None:

@@ -23,7 +23,13 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("pyproject.toml", "README.md", "bot", "handlers", "adapters", "storage", "prompts")
 # What a run-time read needs besides the Python modules.
-DATA = ("prompts/outline.yml", "storage/migrations/env.py", "storage/migrations/script.py.mako")
+DATA = (
+    "prompts/outline.yml",
+    "storage/migrations/env.py",
+    "storage/migrations/script.py.mako",
+    "adapters/web/templates/page.html",
+    "adapters/web/static/program.css",
+)
 
 RENDER = """
 import handlers, sys

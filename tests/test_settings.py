@@ -23,6 +23,17 @@ TEAMS = {"microsoft_app_id": "app-1", "microsoft_app_password": "pw", "flywheel_
         ({"slack_signing_secret": "s"}, "SLACK_BOT_TOKEN is missing"),
         ({"slack_app_token": "xapp-1"}, "SLACK_BOT_TOKEN is missing"),
         ({"slack_client_id": "1.2"}, "SLACK_CLIENT_SECRET is missing"),
+        (
+            {"slack_client_id": "1.2", "slack_client_secret": "s"},
+            "SLACK_CLIENT_ID is set (Sign in with Slack) but SLACK_BOT_TOKEN is missing",
+        ),
+        ({"microsoft_signin_client_id": "app-2"}, "MICROSOFT_SIGNIN_CLIENT_SECRET is missing"),
+        (
+            {"microsoft_signin_client_id": "app-2", "microsoft_signin_client_secret": "s"},
+            "FLYWHEEL_SECRET_KEY is missing (required to sign people in)",
+        ),
+        ({"slack_openid_url": "slack.com"}, "SLACK_OPENID_URL must be an http(s) URL"),
+        ({"flywheel_session_hours": 0}, "FLYWHEEL_SESSION_HOURS must be between 0 and 720"),
         ({"microsoft_app_id": "abc"}, "MICROSOFT_APP_PASSWORD is missing"),
         (
             {"slack_bot_token": "xoxb-1", "slack_signing_secret": "s"},
@@ -154,6 +165,35 @@ def test_half_configured_settings_are_refused(values: dict[str, str], expected: 
         load_settings(_env_file=None, **values)
     assert expected in str(refused.value)
     assert "\n" not in str(refused.value)
+
+
+def test_sign_in_with_slack_is_accepted_beside_the_bot_token() -> None:
+    settings = load_settings(
+        slack_bot_token="xoxb-1",
+        slack_signing_secret="s",
+        slack_client_id="1.2",
+        slack_client_secret="client-secret",
+        flywheel_secret_key=SECRET,
+        _env_file=None,
+    )
+    assert settings.slack_signin and settings.slack_configured
+    assert settings.microsoft_signin is None
+
+
+def test_sign_in_with_microsoft_uses_the_bots_registration_unless_told_otherwise() -> None:
+    bot = load_settings(**TEAMS, _env_file=None)
+    assert bot.microsoft_signin is not None and bot.microsoft_signin[0] == "app-1"
+    assert bot.microsoft_signin_tenant == "organizations"
+    own = load_settings(
+        **TEAMS,
+        microsoft_app_type="SingleTenant",
+        microsoft_app_tenant_id="tenant-1",
+        microsoft_signin_client_id="app-2",
+        microsoft_signin_client_secret="s",
+        _env_file=None,
+    )
+    assert own.microsoft_signin is not None and own.microsoft_signin[0] == "app-2"
+    assert own.microsoft_signin_tenant == "tenant-1"
 
 
 def test_socket_mode_needs_no_signing_secret() -> None:

@@ -39,6 +39,8 @@ async def slack(
 
 async def configure(slack: SlackHttp, **values: Any) -> Any:
     await slack.command("admin", user="UADMIN")
+    intro = str(slack.opened_view()["blocks"][0])
+    assert "<http://127.0.0.1:3978/program|open the program page>" in intro
     fields = {"digest_channels": CHANNELS, "timezone": "Europe/Paris", **values}
     response = await slack.interact(slack.submission(slack.opened_view(), fields, user="UADMIN"))
     assert response.status == 200
@@ -101,6 +103,7 @@ async def test_the_digest_reaches_each_channel_once_and_admins_hear_of_refusals(
     assert {c["action_id"] for c in claims} == {"digest_claim"}
     footer = blocks[-1]["elements"][0]["text"]
     assert footer.startswith("<http://127.0.0.1:3978/d/") and "|See the whole digest>" in footer
+    assert footer.endswith(" · <http://127.0.0.1:3978/program|The program over time>")
 
     async with flywheel.sessions() as session:
         rows = {d.channel: d for d in (await session.exec(select(Digest))).all()}

@@ -229,7 +229,9 @@ async def test_the_digest_lands_once_in_each_teams_channel_and_admins_hear_of_lo
     png = await teams.client.get(image["url"].removeprefix(PUBLIC))
     assert png.status == 200 and png.content_type == "image/png"
     assert (await png.read()).startswith(b"\x89PNG\r\n\x1a\n")
-    page = await teams.client.get(see_all.split("](", 1)[1].rstrip(")").removeprefix(PUBLIC))
+    assert see_all.endswith(f" · [The program over time]({PUBLIC}/program)")
+    page_url = see_all.split("](", 1)[1].split(")", 1)[0]
+    page = await teams.client.get(page_url.removeprefix(PUBLIC))
     assert page.status == 200
     assert "Zero-downtime Kubernetes upgrades" in await page.text()
 

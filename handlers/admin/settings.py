@@ -11,9 +11,11 @@ from handlers.core import actions, workspace_settings
 from handlers.core.context import Context, dm
 from handlers.core.errors import FormInvalid, NotAllowed
 from handlers.core.interactions import NO_REPLY, Action, Command, Reply, Submission
+from handlers.core.markup import link, md
 from handlers.core.members import is_admin
 from handlers.core.messages import (
     ChannelField,
+    ContextLine,
     Form,
     FormField,
     FormValue,
@@ -54,8 +56,8 @@ def _one_or_none(value: str | None) -> tuple[str, ...]:
     return (value,) if value else ()
 
 
-def settings_form(current: WorkspaceSettings) -> Form:
-    """The admin form, showing the current settings."""
+def settings_form(current: WorkspaceSettings, program_url: str | None = None) -> Form:
+    """The admin form, showing the current settings (and where the program page is)."""
     fields: tuple[FormField, ...] = (
         UserField(
             name="reviewers",
@@ -202,14 +204,29 @@ def settings_form(current: WorkspaceSettings) -> Form:
         ),
     )
     fields += digest_settings.form_fields(current)
-    return Form(form_id=FORM_ID, title="Flywheel settings", submit_label="Save", fields=fields)
+    intro = (
+        (
+            ContextLine(
+                text=md(
+                    "The program over time, with CSV downloads: {}",
+                    link(program_url, "open the program page"),
+                )
+            ),
+        )
+        if program_url
+        else ()
+    )
+    return Form(
+        form_id=FORM_ID, title="Flywheel settings", submit_label="Save", intro=intro, fields=fields
+    )
 
 
 async def open_form(ctx: Context, command: Command | Action) -> Reply:
     _require_admin(ctx)
-    form = settings_form(workspace_settings.load(ctx.workspace))
-    intro = tuple(setup.checklist(ctx.workspace, with_button=False))
-    return Reply(form=form.model_copy(update={"intro": intro}) if intro else form)
+    program = ctx.config.public_base_url.rstrip("/") + "/program"
+    form = settings_form(workspace_settings.load(ctx.workspace), program)
+    missing = tuple(setup.checklist(ctx.workspace, with_button=False))
+    return Reply(form=form.model_copy(update={"intro": missing + form.intro}))
 
 
 async def submit(ctx: Context, submission: Submission) -> Reply:

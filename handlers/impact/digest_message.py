@@ -262,7 +262,13 @@ def _quiet(f: Figures, heading: Header, page_url: str | None) -> Message:
 def _footer(f: Figures, page_url: str | None, cut: bool) -> ContextLine:
     if page_url:
         lead = "Lists are cut to the top five. " if cut else ""
-        return ContextLine(text=lead + link(page_url, "See the whole digest"))
+        program = page_url.rsplit("/d/", 1)[0] + "/program"
+        return ContextLine(
+            text=lead
+            + link(page_url, "See the whole digest")
+            + " · "
+            + link(program, "The program over time")
+        )
 
     return ContextLine(text=f"Week {f.week}.")
 

@@ -34,9 +34,15 @@ class PersonFigures:
 
 
 async def people(
-    session: AsyncSession, workspace_id: int, period: Period, member_id: int | None = None
+    session: AsyncSession,
+    workspace_id: int,
+    period: Period,
+    member_id: int | None = None,
+    *,
+    with_sharers: bool = True,
 ) -> dict[int, PersonFigures]:
-    """Per person (or for one), what their shares, posts, requests and wins did."""
+    """Per person (or for one), what their shares, posts, requests and wins did; without
+    `with_sharers`, who shared each author's posts is left out (a long period's tables)."""
     figures: dict[int, dict[str, Any]] = {}
 
     def add(member: int, **values: Any) -> None:
@@ -87,7 +93,8 @@ async def people(
         .order_by(POST.c.author_id, func.count().desc(), MEMBER.c.user_id)
     )
     names: dict[int, list[str]] = {}
-    for author, user in await rows(session, sharers):
+    found = await rows(session, sharers) if with_sharers else []
+    for author, user in found:
         names.setdefault(int(author), []).append(user)
     for author, users in names.items():
         add(author, sharers=tuple(users))
@@ -137,9 +144,10 @@ class RequestOutcome:
 
 
 async def request_outcomes(
-    session: AsyncSession, workspace_id: int, period: Period
+    session: AsyncSession, workspace_id: int, period: Period, requester_id: int | None = None
 ) -> list[RequestOutcome]:
-    """Requests that moved in the period: asked, claimed, published, or whose post travelled."""
+    """Requests that moved in the period: asked, claimed, published, or whose post travelled
+    (only `requester_id`'s, if given)."""
     span = await days_of(session, workspace_id, period)
     reached = reach(workspace_id, period, span, "post_id").subquery()
     post_wins = (
@@ -171,6 +179,7 @@ async def request_outcomes(
         .outerjoin(post_wins, post_wins.c.post_id == POST.c.id)
         .where(
             REQUEST.c.workspace_id == workspace_id,
+            *([] if requester_id is None else [REQUEST.c.requester_id == requester_id]),
             or_(
                 within(REQUEST.c.created_at, period.start, period.end),
                 within(REQUEST.c.claimed_at, period.start, period.end),

@@ -32,9 +32,17 @@ class Totals:
     participants: int = 0
 
 
-def _bucket(column: Any, periods: Sequence[Period]) -> Any:
-    """The index of the period `column` falls in (periods are consecutive and ordered)."""
-    return case(*((column < p.end, i) for i, p in enumerate(periods)), else_=None)
+def _bucket(column: Any, periods: Sequence[Period], first: int = 0, last: int = -1) -> Any:
+    """The index of the period `column` falls in (periods are consecutive and ordered), as a
+    halving CASE: a year of weeks costs each row six comparisons rather than up to 52."""
+    last = len(periods) if last < 0 else last
+    if last - first == 1:
+        return case((column < periods[first].end, first), else_=None)
+    middle = (first + last) // 2
+    return case(
+        (column < periods[middle].start, _bucket(column, periods, first, middle)),
+        else_=_bucket(column, periods, middle, last),
+    )
 
 
 def _acts(workspace_id: int, start: datetime | None, end: datetime | None) -> dict[str, Any]:

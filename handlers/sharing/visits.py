@@ -37,13 +37,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import false
+from sqlalchemy import false, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.core.quiet_hours import zone
 from handlers.sharing.tracked_links import Target
-from storage.models import Click, ClickTally, DailyClicks, Workspace
+from storage.models import Click, ClickTally, DailyClicks, TrackedLink, Workspace
 from storage.upsert import add_to_many
 
 REPEAT_WINDOW = timedelta(minutes=30)
@@ -228,6 +228,19 @@ async def write(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     await add_to_many(
         session, table, params, ("workspace_id", "day", "post_id", "member_id", "network"), "clicks"
     )
+    # Links clicked for the first time: a statement per day of the batch (one, mostly), in id
+    # order; a link already clicked matches nothing and is left alone.
+    first: dict[date, set[int]] = {}
+    for r in counted:
+        day = _utc(r["at"]).astimezone(zones[r["workspace_id"]]).date()
+        first.setdefault(day, set()).add(r["link_id"])
+    links: Any = TrackedLink.__table__  # type: ignore[attr-defined]
+    for day, ids in sorted(first.items()):
+        await session.exec(
+            update(links)
+            .where(links.c.id.in_(sorted(ids)), links.c.first_click_day.is_(None))
+            .values(first_click_day=day)
+        )
     days: Counter[tuple[int, date]] = Counter()
     for (w, d, *_), c in increments.items():
         days[(w, d)] += c
