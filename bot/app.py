@@ -12,6 +12,7 @@ import structlog
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.fetch import SafeFetcher
 from adapters.limits import Limiter
 from adapters.web import Links
 from adapters.web.digests import DigestPages
@@ -87,6 +88,9 @@ class Flywheel:
             closing = getattr(client, "close", None)
             if closing is not None:
                 await closing()
+        closing_fetcher = getattr(self.router.config.fetcher, "close", None)
+        if closing_fetcher is not None:
+            await closing_fetcher()
         await self.limiter.close()
         await self.engine.dispose()
 
@@ -114,7 +118,16 @@ def build(
         lease=timedelta(seconds=settings.flywheel_outbox_lease_seconds),
     )
     ai = settings.openai_api_key is not None
-    config = Config(admins=settings.admins, public_base_url=settings.base_url, ai_enabled=ai)
+    allowed = settings.fetch_allow_networks
+    if allowed:
+        log.info("fetch.allowed_networks", networks=[str(n) for n in allowed])
+    fetcher = SafeFetcher(settings.base_url, allowed)
+    config = Config(
+        admins=settings.admins,
+        public_base_url=settings.base_url,
+        ai_enabled=ai,
+        fetcher=fetcher,
+    )
     sweeper = Sweeper(sessions, clock, config, AI(embedder=_embedder(settings), llm=_llm(settings)))
 
     def committed() -> None:

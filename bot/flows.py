@@ -5,13 +5,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from handlers import admin, drafting, help, home, impact, requests, review, routing, sharing
+from handlers import (
+    admin,
+    content,
+    drafting,
+    help,
+    home,
+    impact,
+    requests,
+    review,
+    routing,
+    sharing,
+)
 from handlers.core.context import Config
 from handlers.core.ports import Clock
 from handlers.core.router import Router
 from storage.db import SessionFactory
 
-FLOWS = (help, requests, home, admin, routing, drafting, review, sharing, impact)
+FLOWS = (help, requests, home, admin, routing, drafting, review, sharing, content, impact)
 
 
 def build_router(

@@ -10,6 +10,8 @@ from pydantic import SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from adapters.fetch import IPNetwork, parse_networks
+
 # Bot registrations Flywheel can run as (managed identities need a host that has one).
 TEAMS_APP_TYPES = ("multitenant", "singletenant")
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
@@ -74,6 +76,10 @@ class Settings(BaseSettings):
     # networks, `*` for any peer), and how often buffered clicks are written.
     flywheel_trusted_proxies: str = ""
     flywheel_click_flush_seconds: float = 1.0
+
+    # Private networks that fetching a shared link or a feed may reach (an intranet, tests);
+    # comma-separated. Everything not on the public internet is refused otherwise.
+    flywheel_fetch_allow_networks: str = ""
 
     @model_validator(mode="after")
     def _complete(self) -> Settings:
@@ -155,6 +161,10 @@ class Settings(BaseSettings):
                     ipaddress.ip_network(proxy, strict=False)
             except ValueError:
                 return f"FLYWHEEL_TRUSTED_PROXIES: {proxy!r} is not an IP address or network"
+        try:
+            parse_networks(self.flywheel_fetch_allow_networks)
+        except ValueError as error:
+            return f"FLYWHEEL_FETCH_ALLOW_NETWORKS: {error}"
         return None
 
     def _teams_problem(self) -> str | None:
@@ -238,6 +248,10 @@ class Settings(BaseSettings):
     @property
     def trusted_proxies(self) -> tuple[str, ...]:
         return tuple(p.strip() for p in self.flywheel_trusted_proxies.split(",") if p.strip())
+
+    @property
+    def fetch_allow_networks(self) -> tuple[IPNetwork, ...]:
+        return parse_networks(self.flywheel_fetch_allow_networks)
 
     @property
     def admins(self) -> frozenset[str]:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from handlers.content import feeds
 from handlers.core import workspace_settings
 from handlers.core.context import Context, dm
 from handlers.core.errors import FormInvalid, NotAllowed
@@ -37,6 +38,7 @@ NUMBERS = (
     "max_length",
     "share_window_hours",
     "share_daily_cap",
+    "feed_poll_minutes",
 )
 YES_NO = (Option(value="yes", label="Yes"), Option(value="no", label="No"))
 
@@ -190,6 +192,13 @@ def settings_form(current: WorkspaceSettings) -> Form:
             max_length=2,
             hint="1 to 20; more wait for the next working day.",
         ),
+        TextField(
+            name="feed_poll_minutes",
+            label="Read feeds every (minutes)",
+            initial=str(current.feed_poll_minutes),
+            max_length=4,
+            hint="5 to 1440. Feeds themselves are managed with `feeds`.",
+        ),
         SelectField(
             name="linkedin_share",
             label="LinkedIn button",
@@ -206,6 +215,8 @@ def settings_form(current: WorkspaceSettings) -> Form:
 
 async def open_form(ctx: Context, command: Command) -> Reply:
     _require_admin(ctx)
+    if command.text.strip().lower() == "feeds":
+        return await feeds.overview(ctx, command)
     return Reply(form=settings_form(workspace_settings.load(ctx.workspace)))
 
 

@@ -28,6 +28,13 @@ SHARE_EMAIL: Final = "share_email"
 WIN_LOG: Final = "win_log"
 DIGEST_CLAIM: Final = "digest_claim"
 NOTES_TOGGLE: Final = "notes_toggle"
+LINK_EDIT: Final = "link_edit"
+LINK_CANCEL: Final = "link_cancel"
+LINK_APPROVE: Final = "link_approve"
+LINK_REJECT: Final = "link_reject"
+FEED_ADD: Final = "feed_add"
+FEED_PAUSE: Final = "feed_pause"
+FEED_RESUME: Final = "feed_resume"
 
 # The share buttons, by network.
 SHARE: Final = {"linkedin": SHARE_LINKEDIN, "x": SHARE_X, "email": SHARE_EMAIL}
@@ -51,5 +58,12 @@ ALL: Final = frozenset(
         WIN_LOG,
         DIGEST_CLAIM,
         NOTES_TOGGLE,
+        LINK_EDIT,
+        LINK_CANCEL,
+        LINK_APPROVE,
+        LINK_REJECT,
+        FEED_ADD,
+        FEED_PAUSE,
+        FEED_RESUME,
     }
 )

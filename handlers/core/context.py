@@ -10,7 +10,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.core.messages import Message
-from handlers.core.ports import Clock, Directory
+from handlers.core.ports import Clock, Directory, Fetcher
 from storage import outbox
 from storage.models import Member, Workspace
 
@@ -42,6 +42,8 @@ class Config:
     ai_enabled: bool = False
     # Learnt from the platforms at start-up, so shared rather than copied.
     admin_reach: AdminReach = field(default_factory=AdminReach)
+    # Reads shared links and feeds from the internet; None where nothing may be fetched.
+    fetcher: Fetcher | None = None
 
     def admins_in(self, workspace: Workspace) -> frozenset[str]:
         """The FLYWHEEL_ADMINS ids and emails that count in `workspace`."""
