@@ -68,11 +68,9 @@ def parse_networks(value: str) -> tuple[IPNetwork, ...]:
 
 
 def _embedded(address: IPAddress) -> list[IPAddress]:
-    """The address and any IPv4 address it carries (IPv4-mapped, 6to4, Teredo)."""
-    found: list[IPAddress] = [address]
+    """The IPv4 addresses an IPv6 address carries (6to4, Teredo)."""
+    found: list[IPAddress] = []
     if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            found.append(address.ipv4_mapped)
         if address.sixtofour is not None:
             found.append(address.sixtofour)
         if address.teredo is not None:
@@ -80,21 +78,26 @@ def _embedded(address: IPAddress) -> list[IPAddress]:
     return found
 
 
+def _public(address: IPAddress) -> bool:
+    return not (
+        address.is_loopback
+        or address.is_private
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+        or not address.is_global
+    )
+
+
 def refused(address: IPAddress, allowed: Sequence[IPNetwork] = ()) -> bool:
     """Whether fetching from `address` is refused: anything not on the public internet,
     unless it is in one of the `allowed` networks."""
-    if any(address in network for network in allowed):
-        return False
-    for candidate in _embedded(address):
-        if (
-            candidate.is_loopback
-            or candidate.is_private
-            or candidate.is_link_local
-            or candidate.is_multicast
-            or candidate.is_reserved
-            or candidate.is_unspecified
-            or not candidate.is_global
-        ) and not any(candidate in network for network in allowed):
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        # ::ffff:a.b.c.d reaches a.b.c.d: it is that address.
+        address = address.ipv4_mapped
+    for candidate in (address, *_embedded(address)):
+        if not _public(candidate) and not any(candidate in network for network in allowed):
             return True
     return False
 
