@@ -204,6 +204,18 @@ class SafeFetcher:
             )
         return host
 
+    def names_internal_host(self, url: str) -> bool:
+        host = (urlsplit(url).hostname or "").lower().rstrip(".")
+        if host == "localhost" or host.endswith(".localhost"):
+            return not any(
+                ipaddress.ip_address("127.0.0.1") in network for network in self.allowed
+            )
+        try:
+            self.check_literal(url)
+        except FetchError:
+            return True
+        return False
+
     async def fetch(
         self,
         url: str,

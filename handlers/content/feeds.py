@@ -449,7 +449,8 @@ async def _take(
     if entry.link is None:
         log.info("feed.item_skipped", feed=feed.id, guid=entry.guid[:100], reason="no link")
         return "skipped", None, None
-    if urls.internal_host(entry.link):
+    fetcher = scope.config.fetcher
+    if fetcher is None or fetcher.names_internal_host(entry.link):
         log.info("feed.item_skipped", feed=feed.id, guid=entry.guid[:100], reason="internal")
         return "skipped", None, None
     if entry.published is not None and entry.published < feed.created_at:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -95,19 +94,6 @@ def canonical(url: str) -> str:
     ]
     path = parts.path or "/"
     return urlunsplit((scheme, netloc, path, urlencode(query, doseq=True), ""))[:URL_MAX]
-
-
-def internal_host(url: str) -> bool:
-    """Whether a link names an internal host outright (an IP literal that is not public,
-    or localhost): such links from feeds are skipped without being fetched."""
-    host = (urlsplit(url).hostname or "").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return not address.is_global
 
 
 def web_link(url: str) -> bool:

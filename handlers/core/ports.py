@@ -205,6 +205,11 @@ class Fetcher(Protocol):
         """The response (a 304 when the validators still hold); raises FetchError."""
         ...
 
+    def names_internal_host(self, url: str) -> bool:
+        """Whether a link names a refused host outright (an internal IP, localhost),
+        without resolving it: links from feeds are checked so without being fetched."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class AI:
