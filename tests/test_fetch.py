@@ -81,7 +81,9 @@ def test_a_bad_allow_list_stops_start_up_with_one_line() -> None:
     assert str(raised.value) == (
         "FLYWHEEL_FETCH_ALLOW_NETWORKS: 'intranet' is not an IP network like 10.0.0.0/8"
     )
-    settings = load_settings(flywheel_fetch_allow_networks="10.0.0.0/8,127.0.0.1/32", _env_file=None)
+    settings = load_settings(
+        flywheel_fetch_allow_networks="10.0.0.0/8,127.0.0.1/32", _env_file=None
+    )
     assert [str(n) for n in settings.fetch_allow_networks] == ["10.0.0.0/8", "127.0.0.1/32"]
 
 
@@ -90,7 +92,11 @@ async def test_a_page_is_read_with_a_user_agent_naming_flywheel(
 ) -> None:
     url = site.page("/a", "<title>Hello</title>")
     fetched = await fetcher.fetch(url)
-    assert (fetched.status, fetched.body, fetched.charset) == (200, b"<title>Hello</title>", "utf-8")
+    assert (fetched.status, fetched.body, fetched.charset) == (
+        200,
+        b"<title>Hello</title>",
+        "utf-8",
+    )
     agent = site.served[-1].headers["User-Agent"]
     assert agent.startswith("Flywheel/") and agent.endswith("(+https://flywheel.acme.test)")
 
