@@ -3,6 +3,7 @@ retiring, through `/slack/events` against a local site and the fake Slack API.""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -244,12 +245,15 @@ async def test_a_link_that_cannot_be_shared_gets_one_clear_line_and_creates_noth
 
 RSS = """<?xml version="1.0"?><rss version="2.0"><channel><title>Acme blog</title>{items}
 </channel></rss>"""
-ITEM = "<item><title>{title}</title><link>{link}</link><guid isPermaLink='false'>{guid}</guid>{date}</item>"
+ITEM = (
+    "<item><title>{title}</title><link>{link}</link>"
+    "<guid isPermaLink='false'>{guid}</guid>{date}</item>"
+)
 
 
 def rss(*items: tuple[str, str, str], date: str = "") -> str:
     return RSS.format(
-        items="".join(ITEM.format(title=t, link=l, guid=g, date=date) for t, l, g in items)
+        items="".join(ITEM.format(title=t, link=u, guid=g, date=date) for t, u, g in items)
     )
 
 
@@ -352,7 +356,7 @@ async def test_a_feed_that_keeps_failing_backs_off_and_is_paused_with_one_notice
         await settle(app)
     [feed] = await rows(app, Feed)
     assert feed.status == "paused" and "500" in (feed.paused_reason or "")
-    gaps = [b - a for a, b in zip(waits, waits[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(waits)]
     assert gaps[1] < gaps[2] < gaps[3]
     paused = [m for m in dms(fake_slack, "UADMIN") if "paused the feed" in m["text"]]
     assert len(paused) == 1
