@@ -195,6 +195,10 @@ async def test_a_reviewers_link_is_published_at_once_and_the_same_article_is_one
     assert again["text"].startswith("That article is already shared")
     assert "share_linkedin" in buttons(again)
     assert len(await rows(app, Post)) == 1 and len(await rows(app, ContentLink)) == 1
+    # `stats` tells the loop's own posts from the ones that came from outside it.
+    stats = await (await slack.command("stats", user="UKEN")).json()
+    fields = [f["text"] for b in stats["blocks"] for f in b.get("fields", [])]
+    assert "*Posts from requests*\n0" in fields and "*Posts from links and feeds*\n1" in fields
 
 
 async def test_the_message_shortcut_shares_the_link_in_the_message(
