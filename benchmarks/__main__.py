@@ -22,6 +22,7 @@ BENCHMARKS = (
     "matching",
     "redirect",
     "digest",
+    "feeds",
 )
 
 
