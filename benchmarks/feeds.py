@@ -45,15 +45,13 @@ def _rss(feed: int, items: int, version: int) -> bytes:
     entries = []
     newest = items + (1 if version == 2 else 0)
     for n in range(newest, newest - items, -1):
+        # The new item of round 2 was published after the feed was added; the rest before.
+        when = "12:10" if n > items else f"0{n % 10}:00"
         entries.append(
             f"<item><title>Feed {feed} post {n}: what we learnt</title>"
             f"<link>https://blog{feed}.acme.test/posts/{n}?utm_source=rss</link>"
             f"<guid isPermaLink='false'>f{feed}-{n}</guid>"
-            + (
-                "<pubDate>Tue, 01 Dec 2026 12:10:00 GMT</pubDate>"
-                if n > items
-                else f"<pubDate>Tue, 01 Dec 2026 0{n % 10}:00:00 GMT</pubDate>"
-            )
+            f"<pubDate>Tue, 01 Dec 2026 {when}:00 GMT</pubDate>"
             f"<description>&lt;p&gt;{'A paragraph of the summary. ' * 12}&lt;/p&gt;</description>"
             "</item>"
         )
