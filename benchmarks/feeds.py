@@ -8,10 +8,11 @@ SQLite database:
 - round 1: the N feeds were just added: every feed is fetched and parsed, and its M items
   are recorded as already seen (nobody is flooded);
 - round 2, the feeds' interval later: half the feeds answer 304 to the conditional GET,
-  the other half changed (a new ETag and one new item, which goes to the reviewers).
+  the other half changed (a new ETag and one new item, which goes to the reviewers);
+- round 3, one more interval later: nothing changed, every feed answers 304.
 
 Figures: each round's wall time and peak Python memory (tracemalloc, in a second identical
-run so it does not slow the timed one), and round 2 as a fraction of round 1. Then 200
+run so it does not slow the timed one), and rounds 2 and 3 as fractions of round 1. Then 200
 shared links are read one after another as `share <url>` reads them (fetch, checks,
 metadata, preview message), against a bare aiohttp GET of the same pages (the baseline):
 latency p50/p99 of each.
@@ -169,10 +170,12 @@ async def _poll_rounds(
     config = Config(fetcher=fetcher)
     figures: dict[str, float] = {}
     try:
-        for label in ("round 1", "round 2"):
+        for label in ("round 1", "round 2", "round 3"):
             if label == "round 2":
                 second.set()
                 clock.set(now + ROUND_2_AFTER)
+            elif label == "round 3":
+                clock.set(now + 2 * ROUND_2_AFTER)
             if measure_memory:
                 tracemalloc.start()
             started = time.perf_counter()

@@ -53,8 +53,10 @@ def parse(body: bytes, content_type: str, url: str) -> ParsedFeed:
     parsed: Any = feedparser.parse(
         body,
         response_headers={"content-location": url, "content-type": content_type or "text/xml"},
-        sanitize_html=True,
-        resolve_relative_uris=True,
+        # Every text is made plain by `text.plain` (nh3): feedparser's own sanitizing and
+        # rewriting of URIs inside HTML would be done for nothing, at most of the cost.
+        sanitize_html=False,
+        resolve_relative_uris=False,
     )
     version = str(parsed.get("version") or "")
     entries = parsed.get("entries") or []
