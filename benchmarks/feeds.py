@@ -268,9 +268,10 @@ def main(argv: list[str]) -> Figures:
                 figures.update(
                     asyncio.run(_poll_rounds(url, base, options.feeds, second, measure_memory))
                 )
-        figures["round 2 / round 1 (time)"] = (
-            figures["round 2: seconds"] / figures["round 1: seconds"]
-        )
+        for later in ("round 2", "round 3"):
+            figures[f"{later} / round 1 (time)"] = (
+                figures[f"{later}: seconds"] / figures["round 1: seconds"]
+            )
         figures.update(asyncio.run(_shares(base)))
     finally:
         server.terminate()
