@@ -402,3 +402,29 @@ async def test_a_retired_post_is_not_found_nor_shared_and_its_links_still_redire
     [link, *_] = await rows(app, TrackedLink)
     clicked = await client.get(f"/r/{link.code}", allow_redirects=False)
     assert clicked.status == 302
+
+
+async def test_a_post_past_its_end_date_is_no_longer_found(
+    slack: SlackHttp, app: Flywheel, fake_slack: FakeSlack, site: FakeSite, clock: FrozenClock
+) -> None:
+    site.page("/blog/upgrades", ARTICLE)
+    preview = await share_and_preview(slack, app, fake_slack, site.url("/blog/upgrades"), "UADMIN")
+    await slack.interact(
+        slack.block_action("link_edit", buttons(preview)["link_edit"]["value"], user="UADMIN")
+    )
+    form = slack.opened_view()
+    past = await (
+        await slack.interact(
+            slack.submission(form, {"why": "Good.", "ends_on": "2026-11-30"}, user="UADMIN")
+        )
+    ).json()
+    assert "ends_on" in past["errors"]
+    await slack.interact(
+        slack.submission(form, {"why": "Good.", "ends_on": "2026-12-04"}, user="UADMIN")
+    )
+    await settle(app)
+    found = await (await slack.command("find zero downtime upgrades", user="UKEN")).json()
+    assert "share_linkedin" in buttons(found)
+    clock.set(datetime(2026, 12, 5, 9, tzinfo=UTC))
+    gone = await (await slack.command("find zero downtime upgrades", user="UKEN")).json()
+    assert gone["text"].startswith("No approved posts match")
