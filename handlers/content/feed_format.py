@@ -74,7 +74,8 @@ def _entry(raw: Any, base: str) -> Entry:
     title = text.plain(raw.get("title", ""), text.TITLE_MAX)
     summary = text.plain(raw.get("summary", ""), text.DESCRIPTION_MAX)
     guid = _guid(raw.get("id") or raw.get("guid"), link, title)
-    when = raw.get("published_parsed") or raw.get("updated_parsed")
+    # Read as a plain dict: feedparser's own lookup of a missing `updated_parsed` warns.
+    when = dict.get(raw, "published_parsed") or dict.get(raw, "updated_parsed")
     published = None
     if when is not None:
         try:
