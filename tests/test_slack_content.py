@@ -311,6 +311,7 @@ async def test_a_feed_adds_new_items_never_old_ones_and_one_article_is_one_post(
         ("Upgrades again", site.url("/blog/upgrades?utm_medium=feed"), "up-1"),
         ("Duplicate guid", site.url("/dup"), "new-1"),
         ("Internal", "http://10.0.0.7/secret", "int-1"),
+        ("No link", "", "nolink-1"),
     ]
     site.feed("/feed.xml", rss(*new, *old), etag='"2"')
     clock.advance(minutes=16)
@@ -322,6 +323,7 @@ async def test_a_feed_adds_new_items_never_old_ones_and_one_article_is_one_post(
     ]
     outcomes = {i.guid: i.outcome for i in await rows(app, FeedItem)}
     assert outcomes["up-1"] == "duplicate" and outcomes["int-1"] == "skipped"
+    assert outcomes["nolink-1"] == "skipped"
     assert outcomes["new-1"] == "posted" and outcomes["old-0"] == "old"
 
 
