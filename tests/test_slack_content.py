@@ -430,3 +430,25 @@ async def test_a_post_past_its_end_date_is_no_longer_found(
     clock.set(datetime(2026, 12, 5, 9, tzinfo=UTC))
     gone = await (await slack.command("find zero downtime upgrades", user="UKEN")).json()
     assert gone["text"].startswith("No approved posts match")
+
+
+async def test_an_abandoned_preview_holds_the_article_for_a_day_only(
+    slack: SlackHttp, app: Flywheel, fake_slack: FakeSlack, site: FakeSite, clock: FrozenClock
+) -> None:
+    url = site.page("/blog/upgrades", ARTICLE)
+    alice = await share_and_preview(slack, app, fake_slack, url, "UALICE")
+    held = await (await slack.command(f"share {url}", user="UADMIN")).json()
+    assert "on its way to the reviewers" in held["text"]
+    clock.advance(days=2)
+    ada = await share_and_preview(slack, app, fake_slack, url, "UADMIN")
+    await slack.interact(
+        slack.block_action("link_edit", buttons(ada)["link_edit"]["value"], user="UADMIN")
+    )
+    await slack.interact(slack.submission(slack.opened_view(), {"why": "Good."}, user="UADMIN"))
+    # Alice comes back to her old preview: the article is a post already.
+    await slack.interact(slack.block_action("link_edit", buttons(alice)["link_edit"]["value"]))
+    late = await (
+        await slack.interact(slack.submission(slack.opened_view(), {"why": "Me too."}))
+    ).json()
+    assert "in the meantime" in late["errors"]["title"]
+    assert len(await rows(app, Post)) == 1

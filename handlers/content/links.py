@@ -378,6 +378,8 @@ async def submit(ctx: Context, submission: Submission) -> Reply:
     )
     if broken:
         raise FormInvalid({"why": " ".join(broken)})
+    if link.canonical_url and await publish.existing_post(ctx, link.canonical_url):
+        raise FormInvalid({"title": "This article was shared by someone else in the meantime."})
     link.title, link.description, link.captions = title, description, captions
     link.tags, link.why, link.ends_at, link.updated_at = tags, why, ends_at, ctx.now
     ctx.session.add(link)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel import col, or_, select
 
@@ -13,6 +13,7 @@ from storage.models import ContentLink, Member, Post
 
 # A link is waiting for these: it is one article already, even before it is a post.
 OPEN = ("fetching", "preview", "in_review")
+STALE = timedelta(days=1)
 
 
 def live(now: datetime) -> object:
@@ -46,6 +47,8 @@ async def open_link(
         ContentLink.workspace_id == scope.workspace_id,
         ContentLink.canonical_url == canonical_url,
         col(ContentLink.status).in_(OPEN),
+        # A preview nobody finished within a day holds the article for nobody.
+        or_(col(ContentLink.status) != "preview", col(ContentLink.updated_at) > scope.now - STALE),
     )
     if other_than is not None:
         query = query.where(col(ContentLink.id) != other_than)
