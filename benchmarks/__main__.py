@@ -24,6 +24,7 @@ BENCHMARKS = (
     "digest",
     "linkedin",
     "program",
+    "feeds",
 )
 
 

@@ -12,6 +12,7 @@ import structlog
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.fetch import SafeFetcher
 from adapters.limits import Limiter
 from adapters.web import Links, oidc
 from adapters.web.digests import DigestPages
@@ -99,6 +100,9 @@ class Flywheel:
             closing = getattr(client, "close", None)
             if closing is not None:
                 await closing()
+        closing_fetcher = getattr(self.router.config.fetcher, "close", None)
+        if closing_fetcher is not None:
+            await closing_fetcher()
         await self.limiter.close()
         await self.engine.dispose()
 
@@ -132,12 +136,17 @@ def build(
     )
     ai = settings.openai_api_key is not None
     linkedin = _linkedin(settings, linkedin_read_timeout)
+    allowed = settings.fetch_allow_networks
+    if allowed:
+        log.info("fetch.allowed_networks", networks=[str(n) for n in allowed])
+    fetcher = SafeFetcher(settings.base_url, allowed)
     config = Config(
         admins=settings.admins,
         public_base_url=settings.base_url,
         ai_enabled=ai,
         linkedin=linkedin is not None,
         keyring=Keyring(settings.secret_keys) if settings.secret_keys else None,
+        fetcher=fetcher,
     )
     services = AI(embedder=_embedder(settings), llm=_llm(settings), linkedin=linkedin)
     sweeper = Sweeper(sessions, clock, config, services)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from handlers import (
     admin,
+    content,
     drafting,
     help,
     home,
@@ -32,6 +33,7 @@ FLOWS = (
     drafting,
     review,
     sharing,
+    content,
     impact,
     linkedin,
     welcome,

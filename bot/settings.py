@@ -10,6 +10,8 @@ from pydantic import SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from adapters.fetch import IPNetwork, parse_networks
+
 # Bot registrations Flywheel can run as (managed identities need a host that has one).
 TEAMS_APP_TYPES = ("multitenant", "singletenant")
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
@@ -95,6 +97,10 @@ class Settings(BaseSettings):
     flywheel_click_flush_seconds: float = 1.0
     # How long a sign-in to the program page lasts.
     flywheel_session_hours: float = 8.0
+
+    # Private networks that fetching a shared link or a feed may reach (an intranet, tests);
+    # comma-separated. Everything not on the public internet is refused otherwise.
+    flywheel_fetch_allow_networks: str = ""
 
     @model_validator(mode="after")
     def _complete(self) -> Settings:
@@ -206,6 +212,10 @@ class Settings(BaseSettings):
                     ipaddress.ip_network(proxy, strict=False)
             except ValueError:
                 return f"FLYWHEEL_TRUSTED_PROXIES: {proxy!r} is not an IP address or network"
+        try:
+            parse_networks(self.flywheel_fetch_allow_networks)
+        except ValueError as error:
+            return f"FLYWHEEL_FETCH_ALLOW_NETWORKS: {error}"
         return None
 
     def _linkedin_problem(self) -> str | None:
@@ -343,6 +353,10 @@ class Settings(BaseSettings):
     @property
     def trusted_proxies(self) -> tuple[str, ...]:
         return tuple(p.strip() for p in self.flywheel_trusted_proxies.split(",") if p.strip())
+
+    @property
+    def fetch_allow_networks(self) -> tuple[IPNetwork, ...]:
+        return parse_networks(self.flywheel_fetch_allow_networks)
 
     @property
     def admins(self) -> frozenset[str]:

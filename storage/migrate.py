@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -39,8 +40,32 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     def run(connection: Connection) -> None:
         command.upgrade(alembic_config(connection), revision)
 
-    async with engine.begin() as conn:
-        await conn.run_sync(run)
+    async with engine.connect() as conn:
+        await migrating(conn, run)
+
+
+async def migrating(conn: AsyncConnection, run: Callable[[Connection], None]) -> None:
+    """Run migrations in one transaction; on SQLite, with foreign keys off meanwhile.
+
+    SQLite alters a table by copying it and dropping the old one, which its foreign keys
+    refuse while other rows point at it. The pragma only takes effect outside a
+    transaction, and the keys are checked before the migration commits.
+    """
+    sqlite = conn.dialect.name == "sqlite"
+    if sqlite:
+        await conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        await conn.commit()
+    try:
+        async with conn.begin():
+            await conn.run_sync(run)
+            if sqlite:
+                broken = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).all()
+                if broken:
+                    raise RuntimeError(f"the migration left rows pointing nowhere: {broken[:5]}")
+    finally:
+        if sqlite:
+            await conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+            await conn.commit()
 
 
 def head_revision() -> str | None:

@@ -241,13 +241,26 @@ class Post(SQLModel, table=True):
         UniqueConstraint("workspace_id", "slug"),
         UniqueConstraint("draft_id"),
         UniqueConstraint("public_code"),
+        Index(None, "workspace_id", "canonical_url"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     workspace_id: int = Field(foreign_key="workspace.id", index=True)
     request_id: int | None = Field(default=None, foreign_key="content_request.id")
-    draft_id: int = Field(foreign_key="draft.id")
-    version: int
+    # Drafted posts have their draft; links and feed items have none.
+    draft_id: int | None = Field(default=None, foreign_key="draft.id")
+    version: int = 1
+    # Where it came from: request (the loop's own drafts) | link (`share <url>`) | feed.
+    source: str = Field(default="request", max_length=16)
+    feed_id: int | None = Field(default=None, foreign_key="feed.id")
+    # Who it is suggested to beyond the people behind it: "interests" (opted-in people whose
+    # interests or team match its tags) or "everyone" (everyone who opted in).
+    audience: str = Field(default="interests", max_length=16)
+    image_url: str | None = Field(default=None, max_length=2000)
+    # Retired (now, or from `ends_at` on): no longer suggested, found or shared; its
+    # tracked links keep redirecting.
+    retired_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    ends_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     slug: str = Field(max_length=120)
     title: str = Field(max_length=150)
     summary: str = Field(default="", max_length=400)
@@ -262,6 +275,89 @@ class Post(SQLModel, table=True):
     # The address of its public page (`/p/{public_code}`): random, so no workspace's posts
     # can be listed by counting.
     public_code: str = Field(default_factory=random_code, max_length=32)
+
+
+class Feed(SQLModel, table=True):
+    """An RSS, Atom or JSON feed an admin added: its new items become posts."""
+
+    __tablename__ = "feed"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "url"),
+        Index(None, "status", "next_poll_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id")
+    url: str = Field(max_length=2000)
+    title: str = Field(default="", max_length=200)
+    # True: each item goes to the reviewers first; False: published at once.
+    review_first: bool = True
+    tags: list[str] = Field(default_factory=list, sa_type=json_type())
+    audience: str = Field(default="interests", max_length=16)  # interests | everyone
+    status: str = Field(default="active", max_length=16)  # active | paused
+    paused_reason: str | None = Field(default=None, max_length=300)
+    added_by_id: int = Field(foreign_key="member.id")
+    # Conditional GET validators from the last answer.
+    etag: str | None = Field(default=None, max_length=300)
+    last_modified: str | None = Field(default=None, max_length=100)
+    failures: int = 0
+    last_error: str | None = Field(default=None, max_length=300)
+    last_polled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    next_poll_at: datetime = Field(sa_type=UTCDateTime)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class FeedItem(SQLModel, table=True):
+    """An item seen in a feed, once per GUID: what keeps an item from becoming two posts."""
+
+    __tablename__ = "feed_item"
+    __table_args__ = (UniqueConstraint("feed_id", "guid"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    feed_id: int = Field(foreign_key="feed.id")
+    guid: str = Field(max_length=500)
+    canonical_url: str | None = Field(default=None, max_length=2000)
+    # posted | review | old (before the feed was added) | skipped (unusable) | duplicate
+    outcome: str = Field(max_length=16)
+    link_id: int | None = Field(default=None, foreign_key="content_link.id")
+    post_id: int | None = Field(default=None, foreign_key="post.id")
+    published_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ContentLink(SQLModel, table=True):
+    """Existing content proposed for sharing (a link someone shared, a feed item), from its
+    fetch to the reviewers' decision."""
+
+    __tablename__ = "content_link"
+    __table_args__ = (
+        Index(None, "workspace_id", "canonical_url"),
+        Index(None, "status", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id")
+    member_id: int = Field(foreign_key="member.id")  # who shared it (a feed: who added it)
+    source: str = Field(default="link", max_length=16)  # link | feed
+    feed_id: int | None = Field(default=None, foreign_key="feed.id")
+    url: str = Field(max_length=2000)  # as typed
+    # fetching → preview (the person adds details) → in_review → approved | rejected
+    status: str = Field(default="fetching", max_length=16)
+    canonical_url: str | None = Field(default=None, max_length=2000)
+    title: str = Field(default="", max_length=150)
+    description: str = Field(default="", max_length=400)
+    image_url: str | None = Field(default=None, max_length=2000)
+    site_name: str = Field(default="", max_length=100)
+    captions: list[str] = Field(default_factory=list, sa_type=json_type())
+    tags: list[str] = Field(default_factory=list, sa_type=json_type())
+    why: str = Field(default="", max_length=500)
+    ends_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    post_id: int | None = Field(default=None, foreign_key="post.id")
+    decided_by_id: int | None = Field(default=None, foreign_key="member.id")
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class TrackedLink(SQLModel, table=True):

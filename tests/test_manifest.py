@@ -41,7 +41,11 @@ def test_slash_commands_match_both_ways(manifest: dict[str, Any]) -> None:
 def test_shortcuts_match_both_ways_with_their_kinds(manifest: dict[str, Any]) -> None:
     declared = {s["callback_id"]: s["type"] for s in manifest["features"]["shortcuts"]}
     assert sorted(declared) == sorted(SHORTCUTS)
-    assert declared == {"request_content": "global", "request_from_message": "message"}
+    assert declared == {
+        "request_content": "global",
+        "request_from_message": "message",
+        "share_from_message": "message",
+    }
     for shortcut in manifest["features"]["shortcuts"]:
         assert len(shortcut["name"]) <= 24
         assert len(shortcut["description"]) <= 150

@@ -53,18 +53,19 @@ async def test_the_week_so_far_mine_and_the_programs(app: Flywheel) -> None:
     fields, buttons = await stats_of(app, "UCAROL")
     # Monday 00:00 in Paris to Thursday noon: R2 and R3 asked, P2 published, three shares,
     # six clicks (five on Dan's link, Erin's first at noon), no wins yet; six people took part.
-    assert fields[:8] == [
+    assert fields[:9] == [
         "*Requests*\n2",
         "*Claimed by experts*\n2",
         # One open request and one nobody could take, listed as unmet demand below.
         "*Waiting for an expert*\n2",
-        "*Published posts*\n1",
+        "*Posts from requests*\n1",
+        "*Posts from links and feeds*\n0",
         "*Shares*\n3",
         "*Clicks*\n6",
         "*Wins*\n0",
         "*People taking part*\n6",
     ]
-    assert fields[8:] == [
+    assert fields[9:] == [
         "*Requests made*\n0",
         "*Expert pings answered*\n0",
         "*Posts published*\n1",

@@ -26,7 +26,11 @@ log = structlog.get_logger(__name__)
 
 COMMANDS = ("/flywheel",)
 # Shortcuts by callback id, and the command each one stands for.
-SHORTCUT_COMMANDS = {"request_content": "request", "request_from_message": "request"}
+SHORTCUT_COMMANDS = {
+    "request_content": "request",
+    "request_from_message": "request",
+    "share_from_message": "share",
+}
 SHORTCUTS = tuple(SHORTCUT_COMMANDS)
 EVENTS = ("app_mention", "app_home_opened", "message.im")
 
@@ -60,7 +64,8 @@ class Listeners:
             await ack()
 
     async def shortcut(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
-        """Global and message shortcuts: the request form, prefilled from the message."""
+        """Global and message shortcuts: the request form prefilled from the message, or the
+        message's link shared (answered through the response URL)."""
         permalink = None
         if body["type"] == "message_action":
             permalink = await message_permalink(

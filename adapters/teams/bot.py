@@ -42,7 +42,7 @@ log = structlog.get_logger(__name__)
 
 # Message-extension action commands (the app manifest's commandIds), and the command each
 # stands for.
-MESSAGE_ACTIONS = {"request_from_message": "request"}
+MESSAGE_ACTIONS = {"request_from_message": "request", "share_from_message": "share"}
 EXPIRED_FORM = "That form is no longer open. Start again from the chat — `help` lists how."
 # The error key of a submit the card itself refused: no field has this name, so the card
 # shows the error above its fields.

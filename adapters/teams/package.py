@@ -38,7 +38,8 @@ FULL_DESCRIPTION = (
     "the colleagues who know the topic and nudges them to draft it, with AI help if you "
     "want it; a reviewer approves; everyone gets the approved post with one-click share "
     "buttons and a personal tracked link; and each week Flywheel reports what the content "
-    'did. Use "Request content" on any message to turn a question into a request.'
+    'did. Use "Request content" on any message to turn a question into a request, and '
+    '"Share this with the company" to share the link in it.'
 )
 
 # The chat vocabulary of the contract, in the order `help` lists it.
@@ -48,6 +49,7 @@ COMMANDS = (
     ("win", "Log a win that content helped with"),
     ("stats", "My impact and the program's, this week"),
     ("find", "Search approved posts to share: find <words>"),
+    ("share", "Share existing content by its link: share <url>"),
     ("digest preview", "Show me the next weekly digest"),
     ("admin", "Workspace settings (admins only)"),
     ("help", "Everything Flywheel can do"),
@@ -58,6 +60,15 @@ REQUEST_FROM_MESSAGE = {
     "type": "action",
     "title": "Request content",
     "description": "Ask for content about this message",
+    "context": ["message"],
+    "fetchTask": True,
+}
+
+SHARE_FROM_MESSAGE = {
+    "id": "share_from_message",
+    "type": "action",
+    "title": "Share this with the company",
+    "description": "Share the link in this message with colleagues",
     "context": ["message"],
     "fetchTask": True,
 }
@@ -143,7 +154,12 @@ def manifest(info: AppInfo) -> dict[str, Any]:
                 "commandLists": [{"scopes": [scope], "commands": commands} for scope in SCOPES],
             }
         ],
-        "composeExtensions": [{"botId": info.app_id, "commands": [dict(REQUEST_FROM_MESSAGE)]}],
+        "composeExtensions": [
+            {
+                "botId": info.app_id,
+                "commands": [dict(REQUEST_FROM_MESSAGE), dict(SHARE_FROM_MESSAGE)],
+            }
+        ],
         "validDomains": [info.domain],
     }
 

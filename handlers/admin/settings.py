@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from handlers.admin import setup
+from handlers.content import feeds
 from handlers.core import actions, workspace_settings
 from handlers.core.context import Context, dm
 from handlers.core.errors import FormInvalid, NotAllowed
@@ -40,6 +41,7 @@ NUMBERS = (
     "max_length",
     "share_window_hours",
     "share_daily_cap",
+    "feed_poll_minutes",
 )
 YES_NO = (Option(value="yes", label="Yes"), Option(value="no", label="No"))
 
@@ -193,6 +195,13 @@ def settings_form(current: WorkspaceSettings, program_url: str | None = None) ->
             max_length=2,
             hint="1 to 20; more wait for the next working day.",
         ),
+        TextField(
+            name="feed_poll_minutes",
+            label="Read feeds every (minutes)",
+            initial=str(current.feed_poll_minutes),
+            max_length=4,
+            hint="5 to 1440. Feeds themselves are managed with `feeds`.",
+        ),
         SelectField(
             name="linkedin_share",
             label="LinkedIn button",
@@ -223,6 +232,8 @@ def settings_form(current: WorkspaceSettings, program_url: str | None = None) ->
 
 async def open_form(ctx: Context, command: Command | Action) -> Reply:
     _require_admin(ctx)
+    if isinstance(command, Command) and command.text.strip().lower() == "feeds":
+        return await feeds.overview(ctx, command)
     program = ctx.config.public_base_url.rstrip("/") + "/program"
     form = settings_form(workspace_settings.load(ctx.workspace), program)
     missing = tuple(setup.checklist(ctx.workspace, with_button=False))

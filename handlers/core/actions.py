@@ -39,6 +39,13 @@ LINKEDIN_OPEN: Final = "linkedin_open"
 LINKEDIN_DISCONNECT: Final = "linkedin_disconnect"
 LINKEDIN_POST: Final = "linkedin_post"
 LINKEDIN_CANCEL: Final = "linkedin_cancel"
+LINK_EDIT: Final = "link_edit"
+LINK_CANCEL: Final = "link_cancel"
+LINK_APPROVE: Final = "link_approve"
+LINK_REJECT: Final = "link_reject"
+FEED_ADD: Final = "feed_add"
+FEED_PAUSE: Final = "feed_pause"
+FEED_RESUME: Final = "feed_resume"
 
 # The share buttons, by network.
 SHARE: Final = {"linkedin": SHARE_LINKEDIN, "x": SHARE_X, "email": SHARE_EMAIL}
@@ -71,5 +78,12 @@ ALL: Final = frozenset(
         LINKEDIN_DISCONNECT,
         LINKEDIN_POST,
         LINKEDIN_CANCEL,
+        LINK_EDIT,
+        LINK_CANCEL,
+        LINK_APPROVE,
+        LINK_REJECT,
+        FEED_ADD,
+        FEED_PAUSE,
+        FEED_RESUME,
     }
 )

@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.core import workspace_settings
 from handlers.core.messages import Message
-from handlers.core.ports import Clock, Directory
+from handlers.core.ports import Clock, Directory, Fetcher
 from handlers.core.quiet_hours import HOURS_KEY, hours_field, next_allowed, zone
 from handlers.core.sealing import Keyring
 from storage import outbox
@@ -50,6 +50,8 @@ class Config:
     keyring: Keyring | None = None
     # Learnt from the platforms at start-up, so shared rather than copied.
     admin_reach: AdminReach = field(default_factory=AdminReach)
+    # Reads shared links and feeds from the internet; None where nothing may be fetched.
+    fetcher: Fetcher | None = None
 
     def admins_in(self, workspace: Workspace) -> frozenset[str]:
         """The FLYWHEEL_ADMINS ids and emails that count in `workspace`."""

@@ -149,6 +149,69 @@ class ChartRenderer(Protocol):
     def render_png(self, chart: ChartSeries) -> bytes: ...
 
 
+# What a fetch is for: a page someone shared (HTML only) or a feed (feed types too).
+FetchKind = Literal["page", "feed"]
+# Why a fetch gave nothing; each reason has its own sentence for the person who asked.
+FetchFailure = Literal[
+    "invalid",
+    "scheme",
+    "refused_address",
+    "unreachable",
+    "status",
+    "content_type",
+    "too_large",
+    "timeout",
+    "redirects",
+]
+
+
+class FetchError(Exception):
+    """A URL could not be fetched; `message` is one clear line for the person who asked."""
+
+    def __init__(self, reason: FetchFailure, message: str) -> None:
+        super().__init__(message)
+        self.reason: FetchFailure = reason
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """What a fetch read: the final URL after redirects, and at most the size cap of body."""
+
+    url: str
+    status: int
+    content_type: str = ""
+    body: bytes = b""
+    # The charset the server declared, if any: parsers fall back on the document's own.
+    charset: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+class Fetcher(Protocol):
+    """Fetches a URL from the internet, never from an internal address."""
+
+    async def fetch(
+        self,
+        url: str,
+        *,
+        kind: FetchKind = "page",
+        etag: str | None = None,
+        last_modified: str | None = None,
+    ) -> Fetched:
+        """The response (a 304 when the validators still hold); raises FetchError."""
+        ...
+
+    def names_internal_host(self, url: str) -> bool:
+        """Whether a link names a refused host outright (an internal IP, localhost),
+        without resolving it: links from feeds are checked so without being fetched."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class AI:
     """The outside services scheduled work may use (the AI models, LinkedIn); each is None

@@ -47,6 +47,8 @@ class WorkspaceSettings(BaseModel):
     # LinkedIn's feed composer takes a caption but is undocumented; share-offsite takes
     # only the link, and is the documented way.
     linkedin_share: Literal["composer", "offsite"] = "composer"
+    # Feeds: how often each is read, in minutes.
+    feed_poll_minutes: int = Field(default=15, ge=5, le=1440)
 
     # Weekly digests (to `digest_channels`): the day and local time they go out, and whether
     # people get personal notes unless they chose for themselves. Scheduled times before

@@ -190,6 +190,14 @@ def message(f: Figures, *, chart_url: str | None, page_url: str | None) -> Messa
         effect.append(md("• First-time contributors: {}{} — welcome!", names, more))
     else:
         effect.append(Markup("• No first-time contributors this week"))
+    if this.posts:
+        effect.append(
+            md(
+                "• Of the posts, {} came from requests and {} from shared links and feeds",
+                this.posts - this.outside_posts,
+                this.outside_posts,
+            )
+        )
     if this.shares:
         effect.append(md("• {:.1f} clicks per share", this.clicks / this.shares))
     if f.linkedin_posts:

@@ -26,6 +26,9 @@ class Totals:
 
     requests: int = 0
     posts: int = 0
+    # Of `posts`, those that came from outside the loop (shared links and feeds): the rest
+    # were drafted for a request, which is how the program sees the loop itself growing.
+    outside_posts: int = 0
     shares: int = 0
     clicks: int = 0
     wins: int = 0
@@ -94,6 +97,7 @@ async def weekly_totals(
     statement = union_all(
         counted("requests", REQUEST, REQUEST.c.created_at),
         counted("posts", POST, POST.c.published_at),
+        counted("outside_posts", POST, POST.c.published_at, POST.c.source != "request"),
         counted("shares", SHARE, SHARE.c.at),
         counted("wins", WIN, WIN.c.at),
     )

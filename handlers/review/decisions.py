@@ -7,6 +7,7 @@ import unicodedata
 from typing import TYPE_CHECKING
 
 from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.core import actions, lookup, workspace_settings
 from handlers.core.context import Context, dm
@@ -132,6 +133,23 @@ def slugify(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")[:80] or "post"
 
 
+async def unique_slug(session: AsyncSession, workspace_id: int, title: str) -> str:
+    """The title as a slug no other post of the workspace has."""
+    base = slugify(title)
+    taken = set(
+        (
+            await session.exec(
+                select(Post.slug).where(
+                    Post.workspace_id == workspace_id, Post.slug.startswith(base)
+                )
+            )
+        ).all()
+    )
+    if base not in taken:
+        return base
+    return next(f"{base}-{n}" for n in range(2, 10_000) if f"{base}-{n}" not in taken)
+
+
 async def approve(ctx: Context, action: Action) -> Reply:
     """`review_approve`: the version becomes a Post; requester and expert hear it's live."""
     draft, version, request = await _target(ctx, action.value)
@@ -140,21 +158,7 @@ async def approve(ctx: Context, action: Action) -> Reply:
         raise InvalidTransition("Someone decided on this draft a moment ago.")
     move_draft(draft, DraftStatus.APPROVED, ctx.now)
     ctx.session.add(draft)
-    base = slugify(version.title)
-    taken = set(
-        (
-            await ctx.session.exec(
-                select(Post.slug).where(
-                    Post.workspace_id == ctx.workspace_id, Post.slug.startswith(base)
-                )
-            )
-        ).all()
-    )
-    slug = (
-        base
-        if base not in taken
-        else next(f"{base}-{n}" for n in range(2, 10_000) if f"{base}-{n}" not in taken)
-    )
+    slug = await unique_slug(ctx.session, ctx.workspace_id, version.title)
     post = Post(
         workspace_id=ctx.workspace_id,
         request_id=request.id,

@@ -92,11 +92,14 @@ def announcement(
     post: Post, author: Member, requester: Member | None, public_base_url: str
 ) -> Message:
     """A share channel's note about a new post; each reader gets their own links on request."""
-    credit = (
-        md("Written by {} for {}'s request.", mention(author), mention(requester))
-        if requester and requester.id != author.id
-        else md("Written by {}.", mention(author))
-    )
+    if post.source == "feed":
+        credit = md("From the company's feed, added by {}.", mention(author))
+    elif post.source == "link":
+        credit = md("Shared by {}.", mention(author))
+    elif requester and requester.id != author.id:
+        credit = md("Written by {} for {}'s request.", mention(author), mention(requester))
+    else:
+        credit = md("Written by {}.", mention(author))
     return Message(
         text=f"New post ready to share: {post.title}",
         blocks=(
@@ -168,6 +171,9 @@ async def plan(
         return 0  # another worker planned it a moment ago
     post = await scope.session.get(Post, distribution.post_id)
     assert post is not None and post.id is not None
+    if post.retired_at is not None or (post.ends_at is not None and post.ends_at <= scope.now):
+        log.info("distribution.retired", post=post.id)
+        return 0  # retired before anyone got it: nobody does
     settings = load(scope.workspace)
     recipients = await schedule(scope, settings, post, await recipients_of(scope, post))
     await _write(scope, post, recipients, distribution.variants)
@@ -200,7 +206,18 @@ async def recipients_of(scope: Scope, post: Post) -> list[tuple[Member, str]]:
             reasons.setdefault(member_id, "voter")
     reasons.setdefault(post.author_id, "author")
     tags = {_tag(tag) for tag in post.tags if _tag(tag)}
-    if tags:
+    if post.audience == "everyone":
+        everyone = await scope.session.exec(
+            select(Member.id).where(
+                Member.workspace_id == scope.workspace_id,
+                col(Member.share_opt_in).is_(True),
+                col(Member.is_bot).is_(False),
+            )
+        )
+        for opted_id in everyone.all():
+            if opted_id is not None:
+                reasons.setdefault(opted_id, "everyone")
+    elif tags:
         opted_in = await scope.session.exec(
             select(Member.id, Member.interests, Member.team).where(
                 Member.workspace_id == scope.workspace_id,

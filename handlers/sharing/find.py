@@ -129,7 +129,13 @@ async def find(ctx: Context, command: Command) -> Reply:
                 select(Post).where(Post.workspace_id == ctx.workspace_id, col(Post.id).in_(found))
             )
         ).all()
+        if not share.retired(p, ctx.now)
     }
+    # Retired posts stay in the index (it is rebuilt only when posts are added): they are
+    # left out here instead.
+    found = [post_id for post_id in found if post_id in posts]
+    if not found:
+        return Reply(message=_nothing(query), private=True)
     blocks: list[Block] = [Section(text=md("*Approved posts for “{}”*", query))]
     for post_id in found:
         post = posts[post_id]

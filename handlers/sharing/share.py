@@ -61,8 +61,15 @@ REASONS = {
     "interest": "It matches your interests.",
     "team": "It's for your team.",
     "channel": "Your personal links for this post.",
+    "everyone": "Shared with everyone who opted in.",
     "find": "",
 }
+NO_LONGER_SHARED = "This post is no longer shared — `find` has what colleagues share now."
+
+
+def retired(post: Post, now: datetime) -> bool:
+    """Retired, or past its end date: no longer suggested, found or shared."""
+    return post.retired_at is not None or (post.ends_at is not None and post.ends_at <= now)
 
 
 def post_address(post: Post, public_base_url: str) -> str:
@@ -217,6 +224,9 @@ async def record_share(ctx: Context, action: Action) -> Reply:
             "These share links belong to a colleague, so the clicks would count for them — "
             "press “Get my share links” on the post for your own."
         )
+    post = await ctx.session.get(Post, link.post_id)
+    if post is None or retired(post, ctx.now):
+        raise DomainError(NO_LONGER_SHARED)
     await _record(ctx.session, link, ctx.now)
     # The button opened the composer in the browser: nothing to say in chat.
     return NO_REPLY
@@ -234,6 +244,9 @@ async def follow_intent(
     workspace = await session.get(Workspace, link.workspace_id)
     if post is None or workspace is None or post.workspace_id != link.workspace_id:
         return None
+    if retired(post, now):
+        # No share is recorded; the reader lands on the post itself, as its links do.
+        return post_address(post, public_base_url)
     caption = await caption_of(session, post, link.member_id)
     if not preview:
         await _record(session, link, now)
@@ -271,6 +284,8 @@ async def _record(session: AsyncSession, link: TrackedLink, now: datetime) -> No
 async def share_post(ctx: Context, action: Action) -> Reply:
     """`share_post` (on a share-channel announcement): my own share buttons for the post."""
     post = await get_post(ctx, action.value)
+    if retired(post, ctx.now):
+        raise DomainError(NO_LONGER_SHARED)
     caption = await caption_of(ctx.session, post, ctx.member_id)
     message = await personal_share(ctx, post, ctx.member, caption=caption, reason="channel")
     return Reply(message=message)

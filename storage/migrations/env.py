@@ -11,7 +11,7 @@ from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401  (registers every table on the metadata)
 from storage.db import create_engine
-from storage.migrate import include_object
+from storage.migrate import include_object, migrating
 
 target_metadata = SQLModel.metadata
 
@@ -31,8 +31,8 @@ def run_with(connection: Connection) -> None:
 async def run_standalone() -> None:
     url = os.environ.get("DATABASE_URL", "sqlite+aiosqlite:///./flywheel.db")
     engine = create_engine(url)
-    async with engine.begin() as conn:
-        await conn.run_sync(run_with)
+    async with engine.connect() as conn:
+        await migrating(conn, run_with)
     await engine.dispose()
 
 

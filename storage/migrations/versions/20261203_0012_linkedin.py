@@ -1,7 +1,7 @@
 """linkedin: connected accounts (sealed tokens), used OAuth states, posts made from chat
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-03 13:00:00.000000
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from storage.types import UTCDateTime
 
 revision: str = "0012"
-down_revision: str | None = "0010"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
