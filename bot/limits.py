@@ -41,9 +41,11 @@ class MeteredLimiter:
         self.inner = inner
         self.store = inner.store
 
-    async def reserve(self, limits: Sequence[Limit], max_wait: float) -> Slot:
+    async def reserve(
+        self, limits: Sequence[Limit], max_wait: float, replacing: float | None = None
+    ) -> Slot:
         try:
-            slot = await self.inner.reserve(limits, max_wait)
+            slot = await self.inner.reserve(limits, max_wait, replacing)
         except LimiterUnavailable:
             metrics.LIMITER_UNAVAILABLE.labels(self.store).inc()
             raise

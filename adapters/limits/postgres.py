@@ -37,12 +37,16 @@ class PostgresLimiter:
         self.engine = engine
         self._counted = 0
 
-    async def reserve(self, limits: Sequence[Limit], max_wait: float) -> Slot:
+    async def reserve(
+        self, limits: Sequence[Limit], max_wait: float, replacing: float | None = None
+    ) -> Slot:
         try:
             async with self.engine.begin() as conn:
                 books, now = await self._lock(conn, limits)
-                slot = reserve([books[limit.key] for limit in limits], limits, now, max_wait)
-                if slot.reserved:
+                slot = reserve(
+                    [books[limit.key] for limit in limits], limits, now, max_wait, replacing
+                )
+                if slot.reserved or replacing is not None:
                     await self._write(conn, books, limits)
             if slot.reserved:
                 await self._sweep()

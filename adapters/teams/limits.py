@@ -83,8 +83,11 @@ class TeamsLimiter:
         """
         chat = self.conversation(conversation, tenant)
         loop = asyncio.get_running_loop()
+        missed: float | None = None
         for _ in range(SLOT_TRIES):
-            slot = await self.limiter.reserve((chat, self.tenant(tenant)), self.max_wait)
+            slot = await self.limiter.reserve(
+                (chat, self.tenant(tenant)), self.max_wait, replacing=missed
+            )
             if not slot.reserved:
                 if slot.key == chat.key:
                     raise ConversationBusy(slot.wait, "Teams conversation limit")
@@ -95,7 +98,9 @@ class TeamsLimiter:
             if loop.time() - due <= LATE:
                 return
             # Woken late (a busy machine): sent now, it would land among later slots' sends
-            # and crowd Teams' window. A new slot keeps the windows.
+            # and crowd Teams' window. A new slot keeps the windows; the missed one is handed
+            # back with it, so it takes no place in them.
+            missed = slot.at
 
     async def record(self, conversation: str, tenant: str) -> None:
         """Count a send made outside `acquire` (an answer within the person's own turn).
