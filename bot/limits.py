@@ -50,6 +50,8 @@ class MeteredLimiter:
             metrics.LIMITER_UNAVAILABLE.labels(self.store).inc()
             raise
         kind = "+".join(limit.kind for limit in limits)
+        if replacing is not None:
+            metrics.LIMITER_MISSED.labels(kind).inc()
         if slot.reserved:
             metrics.LIMITER_WAIT.labels(kind).observe(slot.wait)
         else:
