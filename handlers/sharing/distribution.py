@@ -5,8 +5,9 @@ approval's own transaction. The worker then plans it (`sweep`): who gets it, whe
 with which caption — all in one transaction that writes a `ShareSuggestion`, the tracked
 links and an outbox row per person, a batch of people at a time (keyset pages over the
 members, bulk inserts per batch), so memory stays flat whatever the fan-out's size. A
-crash before that commit plans it again from scratch; after it, the outbox delivers each row once. Unique keys (one suggestion per
-post and person, one outbox row per dedupe key) make a repeated plan a no-op.
+crash before that commit plans it again from scratch; after it, the outbox delivers each
+row once. Unique keys (one suggestion per post and person, one outbox row per dedupe key)
+make a repeated plan a no-op.
 
 Who: the requester, everyone who +1'd the request and the author, unless they opted out;
 and everyone who opted in whose interests or team match the post's tags. When: as soon
