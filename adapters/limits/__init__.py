@@ -6,12 +6,15 @@ its limits allows one more, then waits until that moment. The reservation is one
 in the store, so processes never race for the same slot and never poll: N dispatchers asking
 at once get N successive slots.
 
-The rule is written once, here (`Book.reserve`); the stores only keep each key's recent send
-times and run it atomically:
+The rule is written here (`reserve`, `Book`); each store keeps each key's recent send times
+and runs the rule atomically, inside the store where it can, and the shared tests
+(tests/test_limits.py, which also replays slots through the fake Teams Connector's count)
+hold all three to the same behaviour:
 
 - `MemoryLimiter` — this process's memory: one process (the SQLite set-up).
-- `PostgresLimiter` — a row per key in the application's own PostgreSQL, locked while the
-  rule runs (no other service to run).
+- `PostgresLimiter` — a row per key in the application's own PostgreSQL; a reservation is
+  one statement (`flywheel_reserve`, the rule in PL/pgSQL) that locks the rows only while
+  it runs (no other service to run).
 - `RedisLimiter` — a Lua script in Redis, when `REDIS_URL` is set.
 
 Times are the store's own clock (PostgreSQL's, Redis's), so processes on machines whose
