@@ -129,6 +129,7 @@ async def measure(count: int, conversations: int, workers: int, redis: str | Non
         "achieved / tenant limit": round(fraction, 3),
         f"target ≥ {TARGET_FRACTION}": verdict(fraction, TARGET_FRACTION),
         "windows exceeded (429 from the fake)": connector.exceeded,
+        "exceeded, by window": dict(connector.windows.exceeded_by),
         "target 0": verdict(-connector.exceeded, 0),
         "busiest second for the tenant (calls)": busiest_second(times),
         "lost": lost + statuses.get(outbox.FAILED, 0),

@@ -310,12 +310,13 @@ class Dispatcher:
         the limits' store is out of reach; False as well when `stop()` comes first.
         """
         loop = asyncio.get_running_loop()
+        missed: float | None = None
         for _ in range(SLOT_TRIES):
             if self._stopping.is_set():
                 await self._retry(row, 0, None, counts=False)
                 return False
             try:
-                slot = await self.limiter.reserve([limit], MAX_SLOT_WAIT)
+                slot = await self.limiter.reserve([limit], MAX_SLOT_WAIT, replacing=missed)
             except LimiterUnavailable as error:
                 await self._limits_unavailable(row, error)
                 return False
@@ -338,7 +339,9 @@ class Dispatcher:
             if loop.time() - due <= LATE:
                 return True
             # Woken late (a busy machine): sent now, it would land among the sends of later
-            # slots and crowd the platform's window. A new slot keeps the spacing.
+            # slots and crowd the platform's window. A new slot keeps the spacing, and the
+            # missed one is handed back with it, so it does not take a send from the rate.
+            missed = slot.at
         return True
 
     async def _limits_unavailable(self, row: outbox.Claimed, error: LimiterUnavailable) -> None:

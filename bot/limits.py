@@ -41,13 +41,17 @@ class MeteredLimiter:
         self.inner = inner
         self.store = inner.store
 
-    async def reserve(self, limits: Sequence[Limit], max_wait: float) -> Slot:
+    async def reserve(
+        self, limits: Sequence[Limit], max_wait: float, replacing: float | None = None
+    ) -> Slot:
         try:
-            slot = await self.inner.reserve(limits, max_wait)
+            slot = await self.inner.reserve(limits, max_wait, replacing)
         except LimiterUnavailable:
             metrics.LIMITER_UNAVAILABLE.labels(self.store).inc()
             raise
         kind = "+".join(limit.kind for limit in limits)
+        if replacing is not None:
+            metrics.LIMITER_MISSED.labels(kind).inc()
         if slot.reserved:
             metrics.LIMITER_WAIT.labels(kind).observe(slot.wait)
         else:

@@ -50,6 +50,13 @@ LIMITER_DEFERRED = Counter(
     ("limit",),
     registry=REGISTRY,
 )
+LIMITER_MISSED = Counter(
+    "flywheel_limiter_missed_total",
+    "Send slots missed because the sender woke too late (a starved CPU), each handed back "
+    "for a new one, by limit",
+    ("limit",),
+    registry=REGISTRY,
+)
 LIMITER_UNAVAILABLE = Counter(
     "flywheel_limiter_unavailable_total",
     "Sends not made because the store of the shared limits could not be reached",

@@ -7,8 +7,8 @@
 - the Slack API refusing connections, then answering 503, for FLYWHEEL_TEST_OUTAGE_SECONDS
   (16 by default: half refused, half 503) during a fan-out: afterwards every message is sent
   exactly once, within the limit, and none used up its attempts;
-- the scheduler's leader killed: another worker leads within LEADER_RETRY (15 s) and the
-  digest the first one sent is not sent again.
+- the scheduler's leader killed once its sweeps queued a ping, a reminder and a digest:
+  another worker leads within LEADER_RETRY (15 s) and none of them is sent twice.
 
 Slow (a few minutes together): `make test-crash`, which CI runs. Restarting PostgreSQL is
 only done where the test may control the local server: CI=true or
@@ -42,7 +42,7 @@ from handlers.sharing import tracked_links
 from storage import outbox
 from storage.db import create_engine, session_factory, transaction
 from storage.migrate import upgrade
-from storage.models import ContentRequest, Draft, Member, Post, Workspace
+from storage.models import ContentRequest, Draft, ExpertProfile, Member, Post, Workspace
 from testing.fakes.slack_api import FakeSlack
 from testing.processes import BOT_TOKEN, SIGNING_SECRET, processes
 from tests.conftest import POSTGRES_URL, postgres_schema
@@ -369,6 +369,53 @@ async def test_slack_down_then_503_during_a_fan_out_drains_after_once_each(
     )
 
 
+async def sweep_work(url: str) -> dict[str, str]:
+    """Work only the leader's sweeps send: an open request with an expert to ping, a claimed
+    request due tomorrow whose assignee is to be reminded, and (in the workspace's settings)
+    a digest due. The channel each goes to, by what it is."""
+    engine = create_engine(url)
+    now = datetime.now(UTC)
+    async with transaction(session_factory(engine)) as session:
+        workspace = (
+            await session.exec(select(Workspace).where(Workspace.external_id == TEAM))
+        ).one()
+        wid = workspace.id or 0
+        people: dict[str, int] = {}
+        for user in ("UREQUESTER", "UEXPERT", "UASSIGNEE"):
+            member = Member(workspace_id=wid, user_id=user, created_at=now, updated_at=now)
+            session.add(member)
+            await session.flush()
+            people[user] = member.id or 0
+        session.add(
+            ExpertProfile(
+                workspace_id=wid, member_id=people["UEXPERT"], topics=["kubernetes upgrades"],
+                bio="Runs our Kubernetes upgrades.", created_at=now, updated_at=now,
+            )
+        )  # fmt: skip
+        session.add(
+            ContentRequest(
+                workspace_id=wid, requester_id=people["UREQUESTER"],
+                topic="Kubernetes upgrades without downtime", tags=["kubernetes"],
+                created_at=now, updated_at=now,
+            )
+        )  # fmt: skip
+        session.add(
+            ContentRequest(
+                workspace_id=wid, requester_id=people["UREQUESTER"], topic="Cost control",
+                status="claimed", assignee_id=people["UASSIGNEE"], claimed_at=now,
+                needed_by=now.date() + timedelta(days=1), created_at=now, updated_at=now,
+            )
+        )  # fmt: skip
+    await engine.dispose()
+    return {"ping": "UEXPERT", "reminder": "UASSIGNEE", "digest": "CDIGEST"}
+
+
+QUEUED_FOR = (
+    "SELECT count(DISTINCT coalesce(target->>'user', target->>'channel')) FROM outbox "
+    "WHERE coalesce(target->>'user', target->>'channel') = ANY(:channels)"
+)
+
+
 async def test_the_leader_killed_another_leads_and_no_sweep_sends_twice(
     tmp_path: Path, database: str, slack: FakeSlack
 ) -> None:
@@ -381,16 +428,25 @@ async def test_the_leader_killed_another_leads_and_no_sweep_sends_twice(
         digest_day=now.strftime("%A").lower(),
         digest_time="00:00",
         digests_from=(now - timedelta(days=8)).isoformat(),
+        # Nudges may land at any hour, so the test does not depend on when it runs.
+        quiet_hours_start="23:59",
+        quiet_hours_end="00:00",
+        quiet_weekends=False,
     )
+    work = await sweep_work(database)
 
-    def digests_posted() -> int:
-        return sum(1 for c in slack.calls_to("chat.postMessage") if c.args["channel"] == "CDIGEST")
+    def sent() -> dict[str, int]:
+        return {what: per_user(slack)[channel] for what, channel in work.items()}
+
+    async def all_queued() -> bool:
+        return await scalar(database, QUEUED_FOR, channels=list(work.values())) == len(work)
 
     async with processes(tmp_path, database, **slack_env(slack)) as group:
         leader = await group.start("worker")
         await until(lambda: leader.events("scheduler.leading") == 1, "a leader")
         follower = await group.start("worker")
-        await until(lambda: digests_posted() == 1, "the digest")
+        # Killed once its sweeps have queued all three (what is sent by then varies).
+        await until(all_queued, "the sweeps")
         async with aiohttp.ClientSession() as http:
             await follower.ready(http, "/healthz")
         queued = await scalar(database, "SELECT count(*) FROM outbox")
@@ -399,12 +455,13 @@ async def test_the_leader_killed_another_leads_and_no_sweep_sends_twice(
         killed = time.monotonic()
         await until(lambda: follower.events("scheduler.leading") == 1, "a new leader")
         took = time.monotonic() - killed
-        # The new leader sweeps at once; give its messages time to go out.
+        # The new leader sweeps at once; everything queued goes out, each once.
+        await until(lambda: all(n >= 1 for n in sent().values()), "the ping, reminder, digest")
         await asyncio.sleep(5.0)
         assert await follower.terminate() == 0
     assert took <= LEADER_RETRY + 5.0
-    assert digests_posted() == 1
-    # The new leader's sweep found everything done: not a row more was queued.
+    assert sent() == {"ping": 1, "reminder": 1, "digest": 1}
+    # The new leader's sweeps found everything done: not a row more was queued.
     assert await scalar(database, "SELECT count(*) FROM digest") == digests
     assert await scalar(database, "SELECT count(*) FROM outbox") == queued
     print(f"\nleader killed: the other led after {took:.1f} s (LEADER_RETRY {LEADER_RETRY:g} s)")

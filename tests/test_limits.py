@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -18,8 +19,11 @@ from adapters.limits import Limit, Limiter, LimiterUnavailable, Window, rate
 from adapters.limits.memory import MemoryLimiter
 from adapters.limits.postgres import PostgresLimiter
 from adapters.limits.redis import RedisLimiter
+from adapters.teams.limits import TeamsLimiter
 from storage.db import create_engine
 from storage.migrate import upgrade
+from testing.fakes.bot_connector import TeamsWindows
+from testing.fakes.clock import Timer
 from tests.conftest import postgres_schema
 
 REDIS_URL = os.environ.get("FLYWHEEL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -186,3 +190,84 @@ async def test_an_unreachable_store_says_so_rather_than_allowing_the_send() -> N
         for limiter in unreachable:
             await limiter.close()
         await engine.dispose()
+
+
+# -- Teams' windows, replayed through the fake Connector's own count ---------------------------
+
+
+def _teams_limits(conversation: str) -> list[Limit]:
+    # No margin: the windows exactly as published, so a slot one instant early shows.
+    teams = TeamsLimiter(margin=0.0)
+    return [teams.conversation(conversation, "tenant"), teams.tenant("tenant")]
+
+
+def _replay(slots: list[tuple[float, str]]) -> TeamsWindows:
+    """Every slot sent at its moment to a Connector counting as the fake one does."""
+    windows = TeamsWindows()
+    for at, conversation in sorted(slots):
+        windows.admit(conversation, at)
+    return windows
+
+
+async def test_concurrent_teams_sends_fit_every_window_the_fake_connector_counts(
+    stores: tuple[Limiter, Another],
+) -> None:
+    first, another = stores
+    # Three processes, each with four sends reserving at once, over a few busy conversations.
+    processes = [first, await another(), await another()]
+    rng = random.Random(13)
+    slots: list[tuple[float, str]] = []
+
+    async def acquirer(limiter: Limiter) -> None:
+        for _ in range(25):
+            conversation = f"a:chat-{rng.randrange(5)}"
+            slot = await limiter.reserve(_teams_limits(conversation), max_wait=3600)
+            assert slot.reserved
+            slots.append((slot.at, conversation))
+            await asyncio.sleep(0)
+
+    await asyncio.gather(*(acquirer(processes[n % 3]) for n in range(12)))
+    windows = _replay(slots)
+    assert not windows.exceeded_by, windows.exceeded_by
+    assert len(slots) == 300
+
+
+async def test_teams_slots_fill_the_windows_to_their_edge_and_never_past_it() -> None:
+    # A fake clock; acquirers retry when told to wait, as the dispatcher does.
+    timer = Timer()
+    store = MemoryLimiter(timer)
+    rng = random.Random(7)
+    conversations = [f"a:chat-{n}" for n in range(40)]
+    next_try = {n: timer.now for n in range(6)}  # six acquirers
+    slots: list[tuple[float, str]] = []
+    while len(slots) < 1500:
+        acquirer = min(next_try, key=lambda n: (next_try[n], n))
+        timer.now = max(timer.now, next_try[acquirer])
+        conversation = rng.choice(conversations)
+        slot = await store.reserve(_teams_limits(conversation), max_wait=2.0)
+        if slot.reserved:
+            slots.append((slot.at, conversation))
+            next_try[acquirer] = slot.at + rng.choice((0.0, 0.001, 0.03))
+        else:
+            next_try[acquirer] = timer.now + slot.wait
+    windows = _replay(slots)
+    assert not windows.exceeded_by, windows.exceeded_by
+    # Tight, too: the tenant's 30 a second are used, not a cautious fraction of them.
+    times = sorted(at for at, _ in slots)
+    assert (len(times) - 1) / (times[-1] - times[0]) > 29.0
+    # And the edge itself: the 31st send of a full second goes exactly one second after the first.
+    assert any(b - a == 1.0 for a, b in zip(times, times[30:], strict=False))
+
+
+async def test_a_slot_handed_back_unused_frees_its_place(stores: tuple[Limiter, Another]) -> None:
+    limiter, another = stores
+    held = [await limiter.reserve([CHAT], max_wait=0) for _ in range(3)]
+    assert all(slot.reserved for slot in held)
+    # The sender of the last slot woke too late to use it: a new slot, the old one given back.
+    again = await (await another()).reserve([CHAT], max_wait=0, replacing=held[-1].at)
+    assert again.reserved and again.wait == 0
+    # Handed back without a new slot (told to wait instead), the place is free all the same.
+    refused = await limiter.reserve([CHAT], max_wait=-1, replacing=again.at)
+    assert not refused.reserved
+    assert (await limiter.reserve([CHAT], max_wait=0)).reserved
+    assert not (await limiter.reserve([CHAT], max_wait=0)).reserved

@@ -686,3 +686,30 @@ def test_composer_links_fit_their_limits() -> None:
     assert mail["subject"] == ["Hello & welcome"] and mail["body"] == [f"Read this\n\n{link}"]
     assert "+" not in composer.mailto_url("a b", "c d", link)
     assert composer.shorten("one two three", 9) == "one two…"
+
+
+async def test_a_fan_out_planned_a_few_people_at_a_time_is_the_same_plan(
+    app: Flywheel, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = await make_world(app, clock, settings={"share_window_hours": 8})
+
+    async def plan_with_batches_of(size: int) -> dict[str, tuple[str, datetime, date]]:
+        monkeypatch.setattr(distribution, "BATCH", size)
+        assert await sweep(world) == 5
+        got = {
+            n: (s.reason, s.deliver_at, s.local_day) for n, s in (await suggestions(world)).items()
+        }
+        assert sorted(r.target["user"] for r in await share_rows(world)) == sorted(got)
+        async with transaction(app.sessions) as session:
+            for table in (ShareSuggestion, TrackedLink):
+                for row in (await session.exec(select(table))).all():
+                    await session.delete(row)
+            for message in await share_rows(world):
+                await session.delete(await session.get(OutboxMessage, message.id))
+            planned = (await session.exec(select(Distribution))).one()
+            planned.status = "pending"
+            session.add(planned)
+        return got
+
+    # Batches of two cut the personal reasons and the spread others apart; one batch holds all.
+    assert await plan_with_batches_of(2) == await plan_with_batches_of(1000)

@@ -98,3 +98,14 @@ async def test_short_waits_are_spent_in_place() -> None:
     await limiter.acquire("chat", "tenant")
     await limiter.acquire("chat", "tenant")  # waited ~50 ms rather than failing
     assert len(store) == 2  # the conversation and its tenant
+
+
+async def test_a_slot_sent_too_late_for_is_handed_back_with_the_next() -> None:
+    timer = Timer()
+    teams = TeamsLimiter(MemoryLimiter(timer), tenant_windows=(Window(1, 60),), margin=0.0)
+    first = await teams.acquire("a:chat", "tenant")
+    with pytest.raises(RateLimited):
+        await teams.acquire("a:other", "tenant")  # the tenant's one send a minute is taken
+    # Its sender was too late to use it: the new slot takes its place, not a minute later.
+    again = await teams.acquire("a:chat", "tenant", missed=first)
+    assert again.at == first.at == timer.now

@@ -6,12 +6,15 @@ its limits allows one more, then waits until that moment. The reservation is one
 in the store, so processes never race for the same slot and never poll: N dispatchers asking
 at once get N successive slots.
 
-The rule is written once, here (`Book.reserve`); the stores only keep each key's recent send
-times and run it atomically:
+The rule is written here (`reserve`, `Book`); each store keeps each key's recent send times
+and runs the rule atomically, inside the store where it can, and the shared tests
+(tests/test_limits.py, which also replays slots through the fake Teams Connector's count)
+hold all three to the same behaviour:
 
 - `MemoryLimiter` — this process's memory: one process (the SQLite set-up).
-- `PostgresLimiter` — a row per key in the application's own PostgreSQL, locked while the
-  rule runs (no other service to run).
+- `PostgresLimiter` — a row per key in the application's own PostgreSQL; a reservation is
+  one statement (`flywheel_reserve`, the rule in PL/pgSQL) that locks the rows only while
+  it runs (no other service to run).
 - `RedisLimiter` — a Lua script in Redis, when `REDIS_URL` is set.
 
 Times are the store's own clock (PostgreSQL's, Redis's), so processes on machines whose
@@ -69,12 +72,14 @@ class Slot:
 
     `reserved`: the send may go `wait` seconds from now and is counted. Otherwise nothing was
     counted, and `wait` is how long until one could be reserved; `key` names the limit that
-    is furthest off (a busy conversation, or its whole tenant).
+    is furthest off (a busy conversation, or its whole tenant). `at` is that moment on the
+    store's clock: what the store counted, to hand back with `release`.
     """
 
     reserved: bool
     wait: float
     key: str | None = None
+    at: float = 0.0
 
 
 class LimiterUnavailable(Exception):
@@ -86,9 +91,15 @@ class Limiter(Protocol):
 
     store: str
 
-    async def reserve(self, limits: Sequence[Limit], max_wait: float) -> Slot:
+    async def reserve(
+        self, limits: Sequence[Limit], max_wait: float, replacing: float | None = None
+    ) -> Slot:
         """Reserve the earliest moment all `limits` allow one more send, if it is at most
-        `max_wait` seconds away; otherwise reserve nothing. Raises LimiterUnavailable."""
+        `max_wait` seconds away; otherwise reserve nothing. Raises LimiterUnavailable.
+
+        `replacing` hands back, in the same step, a slot (`Slot.at`) that was not used: the
+        sender woke too late to send at it, and it must not take up a place in the windows.
+        """
         ...
 
     async def record(self, limits: Sequence[Limit]) -> None:
@@ -120,6 +131,12 @@ class Book:
                 at = max(at, times[-window.count] + window.seconds)
         return at
 
+    def drop(self, at: float) -> None:
+        """Forget a reservation that was never used (if it is still remembered)."""
+        i = bisect.bisect_left(self.times, at)
+        if i < len(self.times) and self.times[i] == at:
+            del self.times[i]
+
     def add(self, at: float, limit: Limit, now: float) -> None:
         """Count a send at `at`, forgetting times no window can see any more."""
         bisect.insort(self.times, at)
@@ -133,8 +150,18 @@ class Book:
         return max(self.times[-1] if self.times else 0.0, self.blocked_until)
 
 
-def reserve(books: Sequence[Book], limits: Sequence[Limit], now: float, max_wait: float) -> Slot:
-    """The rule every store runs atomically: one slot for all `limits`, or none."""
+def reserve(
+    books: Sequence[Book],
+    limits: Sequence[Limit],
+    now: float,
+    max_wait: float,
+    replacing: float | None = None,
+) -> Slot:
+    """The rule every store runs atomically: one slot for all `limits`, or none; the unused
+    slot `replacing` given back first."""
+    if replacing is not None:
+        for book in books:
+            book.drop(replacing)
     at, key = now, None
     for book, limit in zip(books, limits, strict=True):
         earliest = book.earliest(limit, now)
@@ -142,10 +169,10 @@ def reserve(books: Sequence[Book], limits: Sequence[Limit], now: float, max_wait
             at, key = max(at, earliest), limit.key
     wait = at - now
     if wait > max_wait:
-        return Slot(False, wait, key)
+        return Slot(False, wait, key, at)
     for book, limit in zip(books, limits, strict=True):
         book.add(at, limit, now)
-    return Slot(True, wait, key)
+    return Slot(True, wait, key, at)
 
 
 __all__ = [

@@ -21,9 +21,11 @@ class MemoryLimiter:
         self._books: dict[str, tuple[Book, Limit]] = {}
         self._counted = 0
 
-    async def reserve(self, limits: Sequence[Limit], max_wait: float) -> Slot:
+    async def reserve(
+        self, limits: Sequence[Limit], max_wait: float, replacing: float | None = None
+    ) -> Slot:
         now = self._timer()
-        slot = reserve([self._book(limit) for limit in limits], limits, now, max_wait)
+        slot = reserve([self._book(limit) for limit in limits], limits, now, max_wait, replacing)
         if slot.reserved:
             self._counted += 1
             if self._counted >= SWEEP_EVERY:

@@ -1,29 +1,37 @@
 """Send limits in the application's own PostgreSQL: nothing else to run.
 
-Each key is a row of `send_limit`. A reservation is one short transaction: an upsert that
-creates the rows it needs and locks them (returning their times and PostgreSQL's clock),
-the rule of `adapters.limits` applied to them, and the new times written back. Rows are
-locked in key order, so two reservations sharing keys queue rather than deadlock.
+Each key is a row of `send_limit`. A reservation is one statement, `flywheel_reserve`
+(migration 0015): the server creates the rows it needs, locks them in key order (two
+reservations sharing keys queue rather than deadlock), applies the rule of
+`adapters.limits` with its own clock and writes the new times, and the locks end with the
+statement. No lock is held while a client waits for an answer or for the CPU, so a busy
+machine slows each dispatcher down without queueing all of them behind one. Recording a
+send and blocking a key (rare) lock the rows, apply the rule here and write them back.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, literal_column, update
+from sqlalchemy import bindparam, delete, literal_column, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnClause
 
-from adapters.limits import Book, Limit, LimiterUnavailable, Slot, reserve
+from adapters.limits import Book, Limit, LimiterUnavailable, Slot
 from storage.models import SendLimit
 
 _table = SendLimit.__table__  # type: ignore[attr-defined]
 # PostgreSQL's clock, in seconds: every process reads the same one.
 _CLOCK: ColumnClause[float] = literal_column("extract(epoch from clock_timestamp())::float8")
 _NOW = _CLOCK.label("now")
+_RESERVE = text(
+    "SELECT reserved, wait, which, at FROM flywheel_reserve(CAST(:keys AS text[]), "
+    "CAST(:windows AS jsonb), CAST(:max_wait AS float8), CAST(:replacing AS float8))"
+)
 # Rows nobody has used for a while are deleted after this many reservations by a process.
 SWEEP_EVERY = 1000
 
@@ -37,13 +45,23 @@ class PostgresLimiter:
         self.engine = engine
         self._counted = 0
 
-    async def reserve(self, limits: Sequence[Limit], max_wait: float) -> Slot:
+    async def reserve(
+        self, limits: Sequence[Limit], max_wait: float, replacing: float | None = None
+    ) -> Slot:
+        params = {
+            "keys": [limit.key for limit in limits],
+            "windows": json.dumps(
+                [[[w.count, w.seconds] for w in limit.windows] for limit in limits]
+            ),
+            "max_wait": max_wait,
+            "replacing": replacing,
+        }
         try:
-            async with self.engine.begin() as conn:
-                books, now = await self._lock(conn, limits)
-                slot = reserve([books[limit.key] for limit in limits], limits, now, max_wait)
-                if slot.reserved:
-                    await self._write(conn, books, limits)
+            async with self.engine.connect() as conn:
+                # One statement, committed as it ends: the rows' locks last no longer.
+                autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                row = (await autocommit.execute(_RESERVE, params)).one()
+            slot = Slot(bool(row.reserved), float(row.wait), limits[row.which - 1].key, row.at)
             if slot.reserved:
                 await self._sweep()
             return slot

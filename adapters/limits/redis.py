@@ -23,12 +23,12 @@ PREFIX = "flywheel:limit:"
 TIMEOUT = 2.0
 
 SCRIPT = """
-local mode, arg, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local mode, arg, n, replacing = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 local function fmt(x) return string.format('%.6f', x) end
 
-local limits, pos = {}, 4
+local limits, pos = {}, 5
 for i = 1, n do
   local windows, span, depth = {}, 0, 0
   for w = 1, tonumber(ARGV[pos]) do
@@ -79,16 +79,26 @@ local function add(l, at)
   keep(l, at)
 end
 
+-- A reservation handed back unused: one send time at that moment goes.
+local function drop(l, at)
+  local found = redis.call('ZRANGEBYSCORE', l.times, string.format('%.7f', at - 0.0000006),
+                           string.format('%.7f', at + 0.0000006), 'LIMIT', 0, 1)
+  if found[1] then redis.call('ZREM', l.times, found[1]) end
+end
+
 if mode == 'reserve' then
   local at, which = now, 1
+  if replacing then
+    for _, l in ipairs(limits) do drop(l, replacing) end
+  end
   for i, l in ipairs(limits) do
     forget(l)
     local e = earliest(l)
     if e > at then at, which = e, i end
   end
-  if at - now > arg then return {0, fmt(at - now), which} end
+  if at - now > arg then return {0, fmt(at - now), which, fmt(at)} end
   for _, l in ipairs(limits) do add(l, at) end
-  return {1, fmt(at - now), which}
+  return {1, fmt(at - now), which, fmt(at)}
 elseif mode == 'record' then
   for _, l in ipairs(limits) do add(l, now) end
   return {1, '0', 1}
@@ -116,9 +126,11 @@ class RedisLimiter:
         )
         self._script = self._client.register_script(SCRIPT)
 
-    async def reserve(self, limits: Sequence[Limit], max_wait: float) -> Slot:
-        reserved, wait, which = await self._run("reserve", max_wait, limits)
-        return Slot(bool(int(reserved)), float(wait), limits[int(which) - 1].key)
+    async def reserve(
+        self, limits: Sequence[Limit], max_wait: float, replacing: float | None = None
+    ) -> Slot:
+        reserved, wait, which, at = await self._run("reserve", max_wait, limits, replacing)
+        return Slot(bool(int(reserved)), float(wait), limits[int(which) - 1].key, float(at))
 
     async def record(self, limits: Sequence[Limit]) -> None:
         await self._run("record", 0.0, limits)
@@ -129,9 +141,16 @@ class RedisLimiter:
     async def close(self) -> None:
         await self._client.aclose()
 
-    async def _run(self, mode: str, arg: float, limits: Sequence[Limit]) -> list[Any]:
+    async def _run(
+        self, mode: str, arg: float, limits: Sequence[Limit], replacing: float | None = None
+    ) -> list[Any]:
         keys: list[str] = []
-        args: list[str | int | float] = [mode, repr(float(arg)), len(limits)]
+        args: list[str | int | float] = [
+            mode,
+            repr(float(arg)),
+            len(limits),
+            "" if replacing is None else repr(float(replacing)),
+        ]
         for limit in limits:
             keys += [f"{self.prefix}{limit.key}:times", f"{self.prefix}{limit.key}:meta"]
             args.append(len(limit.windows))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import structlog
 
@@ -37,6 +38,18 @@ SLOT_TRIES = 3
 CONVERSATION_WINDOWS = (Window(7, 1), Window(8, 2), Window(60, 30), Window(1800, 3600))
 # Per bot and tenant, across every conversation.
 TENANT_WINDOWS = (Window(30, 1),)
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """A send slot taken: the event loop's time it is due, and the slot on the store's clock."""
+
+    due: float
+    at: float
+
+    def late(self) -> bool:
+        """Whether sending now would land too far after the slot (see LATE)."""
+        return asyncio.get_running_loop().time() - self.due > LATE
 
 
 class ConversationBusy(RateLimited):
@@ -74,8 +87,9 @@ class TeamsLimiter:
     def tenant(self, tenant: str) -> Limit:
         return Limit(f"teams:{tenant}:tenant", self.tenant_windows, "teams_tenant")
 
-    async def acquire(self, conversation: str, tenant: str) -> None:
-        """Take a send slot in both the conversation and the tenant, waiting briefly if need be.
+    async def acquire(self, conversation: str, tenant: str, missed: Ticket | None = None) -> Ticket:
+        """Take a send slot in both the conversation and the tenant, waiting briefly if need be;
+        `missed`, a slot the caller was too late for, is handed back in the same step.
 
         Raises ConversationBusy when the conversation's wait is long (the message goes back
         to the outbox for later), RateLimited when the whole tenant's is, and
@@ -83,19 +97,26 @@ class TeamsLimiter:
         """
         chat = self.conversation(conversation, tenant)
         loop = asyncio.get_running_loop()
+        replacing = missed.at if missed is not None else None
+        ticket = Ticket(loop.time(), 0.0)
         for _ in range(SLOT_TRIES):
-            slot = await self.limiter.reserve((chat, self.tenant(tenant)), self.max_wait)
+            slot = await self.limiter.reserve(
+                (chat, self.tenant(tenant)), self.max_wait, replacing=replacing
+            )
             if not slot.reserved:
                 if slot.key == chat.key:
                     raise ConversationBusy(slot.wait, "Teams conversation limit")
                 raise RateLimited(slot.wait, "Teams tenant limit")
-            due = loop.time() + slot.wait
+            ticket = Ticket(loop.time() + slot.wait, slot.at)
             if slot.wait > 0:
                 await asyncio.sleep(slot.wait)
-            if loop.time() - due <= LATE:
-                return
+            if not ticket.late():
+                return ticket
             # Woken late (a busy machine): sent now, it would land among later slots' sends
-            # and crowd Teams' window. A new slot keeps the windows.
+            # and crowd Teams' window. A new slot keeps the windows; the missed one is handed
+            # back with it, so it takes no place in them.
+            replacing = slot.at
+        return ticket
 
     async def record(self, conversation: str, tenant: str) -> None:
         """Count a send made outside `acquire` (an answer within the person's own turn).
@@ -123,5 +144,6 @@ __all__ = [
     "TENANT_WINDOWS",
     "ConversationBusy",
     "TeamsLimiter",
+    "Ticket",
     "Window",
 ]

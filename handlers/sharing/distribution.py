@@ -3,9 +3,11 @@
 Approval announces the post in the share channels and records a `Distribution`, in the
 approval's own transaction. The worker then plans it (`sweep`): who gets it, when, and
 with which caption — all in one transaction that writes a `ShareSuggestion`, the tracked
-links and an outbox row per person. A crash before that commit plans it again from
-scratch; after it, the outbox delivers each row once. Unique keys (one suggestion per
-post and person, one outbox row per dedupe key) make a repeated plan a no-op.
+links and an outbox row per person, a batch of people at a time (keyset pages over the
+members, bulk inserts per batch), so memory stays flat whatever the fan-out's size. A
+crash before that commit plans it again from scratch; after it, the outbox delivers each
+row once. Unique keys (one suggestion per post and person, one outbox row per dedupe key)
+make a repeated plan a no-op.
 
 Who: the requester, everyone who +1'd the request and the author, unless they opted out;
 and everyone who opted in whose interests or team match the post's tags. When: as soon
@@ -16,8 +18,10 @@ of suggestions on one person's calendar day — the rest wait for the next worki
 
 from __future__ import annotations
 
+import itertools
 import random
-from collections.abc import Sequence
+from array import array
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -124,6 +128,11 @@ def announcement(
 
 # -- planning -----------------------------------------------------------------------------
 
+# Recipients are planned this many at a time: their members, links, suggestions and outbox
+# rows are built, written and dropped before the next batch is read, so a fan-out to any
+# number of people holds one batch in memory (and 8 bytes per recipient for the order).
+BATCH = 1000
+
 
 @dataclass(frozen=True, slots=True)
 class Recipient:
@@ -175,23 +184,55 @@ async def plan(
         log.info("distribution.retired", post=post.id)
         return 0  # retired before anyone got it: nobody does
     settings = load(scope.workspace)
-    recipients = await schedule(scope, settings, post, await recipients_of(scope, post))
-    await _write(scope, post, recipients, distribution.variants)
+    order = await Order.of(scope, post)
+    rotation = captions.Rotation()
+    reached = 0
+    for start in range(0, len(order.ids), BATCH):
+        people = await _members(scope, order, start)
+        recipients = await schedule(scope, settings, people, order, start)
+        await _write(scope, post, recipients, distribution.variants, rotation)
+        reached += len(recipients)
     await scope.session.exec(
         update(Distribution)
         .where(col(Distribution.id) == distribution.id)
-        .values(recipients=len(recipients))
+        .values(recipients=reached)
     )
-    log.info("distribution.planned", post=post.id, recipients=len(recipients))
-    return len(recipients)
+    log.info("distribution.planned", post=post.id, recipients=reached)
+    return reached
 
 
 def _tag(text: str) -> str:
     return " ".join(text.lower().lstrip("#").split())
 
 
-async def recipients_of(scope: Scope, post: Post) -> list[tuple[Member, str]]:
-    """Everyone the post fits, with why; opted-out people and bots never appear."""
+@dataclass(frozen=True, slots=True)
+class Order:
+    """The order a post reaches people in, as member ids: the personal reasons first, then
+    everyone else who opted in and matches, in a fixed shuffle per post (the same plan if it
+    runs again, a different order per post). Nobody already suggested the post is in it."""
+
+    ids: array[int]
+    personal: dict[int, str]  # member id -> requester, voter or author
+    others: int  # how many come after the personal ones, spread over the share window
+    tags: frozenset[str]
+    everyone: bool  # for everyone who opted in (a feed's choice), whatever their interests
+
+    @classmethod
+    async def of(cls, scope: Scope, post: Post) -> Order:
+        personal = await _personal(scope, post)
+        already = await _already_suggested(scope, post, list(personal))
+        personal = {m: r for m, r in personal.items() if m not in already}
+        tags = frozenset(_tag(tag) for tag in post.tags if _tag(tag))
+        others = array("q")
+        everyone = post.audience == "everyone"
+        async for page in _opted_in_matches(scope, post, tags, personal, everyone):
+            others.extend(page)
+        random.Random(post.id).shuffle(others)
+        return cls(array("q", personal) + others, personal, len(others), tags, everyone)
+
+
+async def _personal(scope: Scope, post: Post) -> dict[int, str]:
+    """The requester, everyone who +1'd the request and the author, with why."""
     reasons: dict[int, str] = {}
     if post.request_id is not None:
         request = await scope.session.get(ContentRequest, post.request_id)
@@ -205,73 +246,116 @@ async def recipients_of(scope: Scope, post: Post) -> list[tuple[Member, str]]:
         for member_id in voters.all():
             reasons.setdefault(member_id, "voter")
     reasons.setdefault(post.author_id, "author")
-    tags = {_tag(tag) for tag in post.tags if _tag(tag)}
-    if post.audience == "everyone":
-        everyone = await scope.session.exec(
-            select(Member.id).where(
-                Member.workspace_id == scope.workspace_id,
-                col(Member.share_opt_in).is_(True),
-                col(Member.is_bot).is_(False),
+    return reasons
+
+
+def _match(
+    tags: frozenset[str], interests: Sequence[str] | None, team: str | None, everyone: bool
+) -> str | None:
+    """Why an opted-in person gets a post tagged `tags`: "interest", "team", "everyone"
+    (a post for everyone who opted in), or None."""
+    if everyone:
+        return "everyone"
+    if tags & {_tag(i) for i in interests or ()}:
+        return "interest"
+    if team and _tag(team) in tags:
+        return "team"
+    return None
+
+
+async def _opted_in_matches(
+    scope: Scope, post: Post, tags: frozenset[str], personal: dict[int, str], everyone: bool
+) -> AsyncIterator[list[int]]:
+    """Ids of people who opted in and whose interests or team match the post's tags (or
+    all of them, for a post for everyone), not already suggested it and not reached for a
+    personal reason, a page at a time (keyset)."""
+    if not tags and not everyone:
+        return
+    after = 0
+    while True:
+        page = (
+            await scope.session.exec(
+                select(Member.id, Member.interests, Member.team)
+                .where(
+                    Member.workspace_id == scope.workspace_id,
+                    col(Member.share_opt_in).is_(True),
+                    col(Member.is_bot).is_(False),
+                    col(Member.id) > after,
+                )
+                .order_by(col(Member.id))
+                .limit(BATCH)
             )
-        )
-        for opted_id in everyone.all():
-            if opted_id is not None:
-                reasons.setdefault(opted_id, "everyone")
-    elif tags:
-        opted_in = await scope.session.exec(
-            select(Member.id, Member.interests, Member.team).where(
-                Member.workspace_id == scope.workspace_id,
-                col(Member.share_opt_in).is_(True),
-                col(Member.is_bot).is_(False),
+        ).all()
+        if not page:
+            return
+        after = page[-1][0] or after
+        matches = [
+            member_id
+            for member_id, interests, team in page
+            if member_id is not None
+            and member_id not in personal
+            and _match(tags, interests, team, everyone) is not None
+        ]
+        already = await _already_suggested(scope, post, matches)
+        yield [m for m in matches if m not in already]
+
+
+async def _members(scope: Scope, order: Order, start: int) -> list[tuple[Member, str, int]]:
+    """The members of one batch of the order with why and where they are in it; people who
+    opted out, bots and strangers to the workspace are left out."""
+    ids = list(order.ids[start : start + BATCH])
+    personal = order.personal
+    found = {
+        member.id: member
+        for member in (
+            await scope.session.exec(
+                select(Member).where(
+                    Member.workspace_id == scope.workspace_id, col(Member.id).in_(ids)
+                )
             )
+        ).all()
+    }
+    people: list[tuple[Member, str, int]] = []
+    for place, member_id in enumerate(ids):
+        member = found.get(member_id)
+        if member is None or member.share_opt_in is False or member.is_bot:
+            continue
+        reason = personal.get(member_id) or _match(
+            order.tags, member.interests, member.team, order.everyone
         )
-        for opted_id, interests, team in opted_in.all():
-            if opted_id is None or opted_id in reasons:
-                continue
-            if tags & {_tag(i) for i in interests or ()}:
-                reasons[opted_id] = "interest"
-            elif team and _tag(team) in tags:
-                reasons[opted_id] = "team"
-    members: dict[int, Member] = {}
-    ids = list(reasons)
-    for start in range(0, len(ids), 2000):
-        query = select(Member).where(
-            Member.workspace_id == scope.workspace_id,
-            col(Member.id).in_(ids[start : start + 2000]),
-        )
-        for member in (await scope.session.exec(query)).all():
-            members[member.id or 0] = member
-    return [
-        (members[member_id], reason)
-        for member_id, reason in reasons.items()
-        if member_id in members
-        and members[member_id].share_opt_in is not False
-        and not members[member_id].is_bot
-    ]
+        if reason is not None:
+            people.append((member, reason, place))
+    return people
+
+
+async def people_of(scope: Scope, post: Post) -> AsyncIterator[list[tuple[Member, str]]]:
+    """Everyone the post fits, with why, a batch at a time; opted-out people and bots never
+    appear."""
+    order = await Order.of(scope, post)
+    for start in range(0, len(order.ids), BATCH):
+        people = await _members(scope, order, start)
+        yield [(member, reason) for member, reason, _ in people]
 
 
 async def schedule(
     scope: Scope,
     settings: WorkspaceSettings,
-    post: Post,
-    people: Sequence[tuple[Member, str]],
+    people: Sequence[tuple[Member, str, int]],
+    order: Order,
+    start: int,
 ) -> list[Recipient]:
-    """When each person gets the post: working hours, the spread window, the daily cap."""
-    already = await _already_suggested(scope, post)
-    people = [(m, r) for m, r in people if m.id not in already]
+    """When each person of a batch gets the post: working hours, the spread window, the
+    daily cap; `start` is where the batch begins in the order."""
     hours = settings.working_hours()
     window = timedelta(hours=settings.share_window_hours)
-    personal = [(m, r) for m, r in people if r in PERSONAL]
-    others = [(m, r) for m, r in people if r not in PERSONAL]
-    # A fixed shuffle per post: the same plan if it runs again, a different order per post.
-    random.Random(post.id).shuffle(others)
-    offsets = [timedelta(0)] * len(personal) + [
-        window * (i / len(others)) for i in range(len(others))
-    ]
-    taken = await _suggestions_per_day(scope, [m.id or 0 for m, _ in people])
+    first_other = len(order.ids) - order.others
+    taken = await _suggestions_per_day(scope, [m.id or 0 for m, _, _ in people])
     cap = settings.share_daily_cap
     planned: list[Recipient] = []
-    for (member, reason), offset in zip([*personal, *others], offsets, strict=True):
+    for member, reason, place in people:
+        position = start + place - first_other
+        # The personal reasons as soon as working hours allow; the rest spread evenly.
+        offset = window * (position / order.others) if position >= 0 else timedelta(0)
         tz = zone(member.tz or settings.timezone)
         deliver = add_working_time(scope.now, offset, tz, hours)
         day = deliver.astimezone(tz).date()
@@ -291,9 +375,14 @@ def _next_day(day: date, offset: timedelta, tz: Any, hours: WorkingHours) -> dat
     return add_working_time(next_allowed(midnight, tz, hours), offset, tz, hours)
 
 
-async def _already_suggested(scope: Scope, post: Post) -> set[int]:
+async def _already_suggested(scope: Scope, post: Post, member_ids: Sequence[int]) -> set[int]:
+    """Which of these people were already suggested the post (a share button pressed early)."""
+    if not member_ids:
+        return set()
     rows = await scope.session.exec(
-        select(ShareSuggestion.member_id).where(ShareSuggestion.post_id == post.id)
+        select(ShareSuggestion.member_id).where(
+            ShareSuggestion.post_id == post.id, col(ShareSuggestion.member_id).in_(member_ids)
+        )
     )
     return set(rows.all())
 
@@ -326,14 +415,14 @@ async def _write(
     post: Post,
     recipients: Sequence[Recipient],
     variants: dict[str, list[str]],
+    rotation: captions.Rotation,
 ) -> None:
-    """Suggestions, tracked links and outbox rows for every recipient, in bulk."""
+    """Suggestions, tracked links and outbox rows for one batch of recipients, in bulk."""
     if not recipients:
         return
     links = await tracked_links.links_for(
         scope, post, [r.member for r in recipients], share.SHARE_NETWORKS
     )
-    rotation = captions.Rotation()
     everyone = variants.get(captions.EVERYONE, [])
     linkedin = await share.linkedin_buttons(scope, post, [r.member.id or 0 for r in recipients])
     suggestions: list[dict[str, Any]] = []
@@ -380,8 +469,7 @@ async def _write(
             }
         )
     table: Any = ShareSuggestion.__table__  # type: ignore[attr-defined]
-    for start in range(0, len(suggestions), 2000):
-        await scope.session.exec(table.insert(), params=suggestions[start : start + 2000])
+    await scope.session.exec(table.insert(), params=suggestions)
     await outbox.enqueue_many(scope.session, messages, scope.now)
 
 
@@ -413,8 +501,14 @@ async def write_variants(
             workspace = await session.get(Workspace, distribution.workspace_id)
             assert post is not None and workspace is not None
             scope = Scope(session, clock, config, workspace)
-            people = await recipients_of(scope, post)
-            roles = captions.common_roles(m.title for m, _ in people)
+            # Titles counted, not kept per person: a fan-out's roles in bounded memory.
+            titles: dict[str | None, int] = {}
+            async for batch in people_of(scope, post):
+                for member, _ in batch:
+                    titles[member.title] = titles.get(member.title, 0) + 1
+            roles = captions.common_roles(
+                itertools.chain.from_iterable(itertools.repeat(t, n) for t, n in titles.items())
+            )
             rules = load(workspace).compliance()
             distribution_id = distribution.id
         variants = await captions.write_variants(

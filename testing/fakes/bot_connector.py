@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -73,6 +73,37 @@ class FakeMember:
     tenant: str
 
 
+# Teams' published limits as the service counts them, (count, seconds): per bot and
+# conversation, and per bot and tenant (every conversation here is one tenant's).
+CONVERSATION_LIMITS = ((7, 1.0), (8, 2.0), (60, 30.0), (1800, 3600.0))
+TENANT_LIMITS = ((30, 1.0),)
+TENANT = "\0tenant"
+
+
+@dataclass
+class TeamsWindows:
+    """Sliding windows as Teams counts them: a call at `now` fits a window of `count` calls in
+    `seconds` when fewer than `count` admitted calls lie in (now - seconds, now]. Refused
+    calls count nothing; `exceeded_by` says which window refused them."""
+
+    sent: dict[str, list[float]] = field(default_factory=dict)
+    exceeded_by: Counter[str] = field(default_factory=Counter)
+
+    def admit(self, conversation: str, now: float) -> bool:
+        windows = {conversation: CONVERSATION_LIMITS, TENANT: TENANT_LIMITS}
+        for key, limits in windows.items():
+            times = self.sent.setdefault(key, [])
+            for count, seconds in limits:
+                if sum(1 for t in times[-count:] if now - t < seconds) >= count:
+                    kind = "tenant" if key == TENANT else "conversation"
+                    self.exceeded_by[f"{kind} {count}/{seconds:g} s"] += 1
+                    return False
+        for key in windows:
+            self.sent[key].append(now)
+            del self.sent[key][:-1800]
+        return True
+
+
 @dataclass
 class FakeBotConnector:
     """State of the fake: calls seen, members known, faults queued."""
@@ -92,7 +123,7 @@ class FakeBotConnector:
     # beyond them answers 429 and is counted in `exceeded`.
     enforce_limits: bool = False
     exceeded: int = 0
-    _sent: dict[str, list[float]] = field(default_factory=dict)
+    windows: TeamsWindows = field(default_factory=lambda: TeamsWindows())
     _port: int | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
 
@@ -201,20 +232,7 @@ class FakeBotConnector:
 
     def _admit(self, conversation: str) -> bool:
         """Whether one more call fits every window of the conversation and the tenant."""
-        now = time.monotonic()
-        windows = {
-            conversation: ((7, 1.0), (8, 2.0), (60, 30.0), (1800, 3600.0)),
-            "\0tenant": ((30, 1.0),),
-        }
-        for key, limits in windows.items():
-            times = self._sent.setdefault(key, [])
-            for count, seconds in limits:
-                if sum(1 for t in times[-count:] if now - t < seconds) >= count:
-                    return False
-        for key in windows:
-            self._sent[key].append(now)
-            del self._sent[key][:-1800]
-        return True
+        return self.windows.admit(conversation, time.monotonic())
 
     def _new_activity(self, conversation: str) -> str:
         activity_id = str(next(self._ids))
