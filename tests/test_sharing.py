@@ -73,7 +73,11 @@ PEOPLE = {
 
 
 async def make_world(
-    app: Flywheel, clock: FrozenClock, *, settings: dict[str, Any] | None = None
+    app: Flywheel,
+    clock: FrozenClock,
+    *,
+    settings: dict[str, Any] | None = None,
+    audience: str = "interests",
 ) -> World:
     now = clock.now()
     async with transaction(app.sessions) as session:
@@ -128,6 +132,7 @@ async def make_world(
             author_id=ids["pia"],
             approved_by_id=ids["alice"],
             published_at=now,
+            audience=audience,
         )
         session.add(post)
         await session.flush()
@@ -713,3 +718,22 @@ async def test_a_fan_out_planned_a_few_people_at_a_time_is_the_same_plan(
 
     # Batches of two cut the personal reasons and the spread others apart; one batch holds all.
     assert await plan_with_batches_of(2) == await plan_with_batches_of(1000)
+
+
+async def test_a_post_for_everyone_reaches_everyone_who_opted_in_in_batches(
+    app: Flywheel, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A feed can publish for everyone who opted in, whatever their interests.
+    monkeypatch.setattr(distribution, "BATCH", 2)
+    world = await make_world(app, clock, audience="everyone")
+    assert await sweep(world) == 6
+    got = await suggestions(world)
+    assert {name: s.reason for name, s in got.items()} == {
+        "alice": "requester",
+        "victor": "voter",
+        "pia": "author",
+        "ken": "everyone",
+        "tara": "everyone",
+        "nina": "everyone",
+    }
+    assert not {"olga", "ulla", "bot"} & set(got)
