@@ -20,7 +20,7 @@ from sqlmodel import SQLModel, select
 from bot.app import Flywheel
 from handlers.linkedin.api import escape
 from storage.db import transaction
-from storage.models import LinkedInAccount, LinkedInPost, LinkedInState, Member, Workspace
+from storage.models import LinkedInAccount, LinkedInPost, LinkedInState, Member, Post, Workspace
 from testing.builders import add_post, add_workspace
 from testing.fakes.clock import FrozenClock
 from testing.fakes.linkedin import FakeLinkedIn
@@ -562,6 +562,38 @@ async def test_a_scheduled_post_can_be_cancelled_until_it_is_sent(
     await flywheel.sweeper.run_once()
     [row] = await rows(flywheel, LinkedInPost)
     assert row.status == "cancelled" and fake_linkedin.posts == []
+
+
+async def test_a_retired_post_is_not_offered_and_a_scheduled_one_is_not_sent(
+    slack: SlackHttp,
+    flywheel: Flywheel,
+    browser: Browser,
+    fake_linkedin: FakeLinkedIn,
+    clock: FrozenClock,
+    post_id: int,
+) -> None:
+    await connected(slack, flywheel, browser)
+    view = await open_post_form(slack, post_id)
+    later = _select(view, "when")["options"][1]["value"]
+    await submit(slack, view, {"caption": "Later", "when": later})
+    async with transaction(flywheel.sessions) as session:
+        post = await session.get(Post, post_id)
+        assert post is not None
+        post.retired_at = clock.now()
+        session.add(post)
+    # The button of a retired post opens nothing, and says why.
+    before = len(slack.fake.calls_to("views.open"))
+    await slack.interact(slack.block_action("linkedin_post", str(post_id)))
+    await flywheel.dispatcher.drain()
+    assert len(slack.fake.calls_to("views.open")) == before
+    assert "no longer shared" in str(answers(slack.fake)[-1])
+    # The one scheduled before it was retired is cancelled when due, and the person told.
+    clock.advance(days=1)
+    await flywheel.sweeper.run_once()
+    await flywheel.dispatcher.drain()
+    [row] = await rows(flywheel, LinkedInPost)
+    assert row.status == "cancelled" and fake_linkedin.posts == []
+    assert any("was not posted on LinkedIn" in text for text in dms(slack.fake))
 
 
 async def test_a_time_outside_working_hours_is_refused(

@@ -41,6 +41,7 @@ from handlers.core.messages import (
     Section,
     SelectField,
     TextField,
+    notice,
 )
 from handlers.core.ports import AI, Clock
 from handlers.core.quiet_hours import WorkingHours, next_allowed, zone
@@ -62,7 +63,7 @@ from handlers.linkedin.api import (
 )
 from handlers.linkedin.status import ACTIVE, LinkedInPostStatus, move
 from handlers.sharing import tracked_links
-from handlers.sharing.share import caption_for, get_post
+from handlers.sharing.share import NO_LONGER_SHARED, caption_for, get_post, retired
 from storage.db import SessionFactory, transaction
 from storage.models import (
     LinkedInAccount,
@@ -276,6 +277,8 @@ def _on_its_way(earlier: LinkedInPost | None, tz: ZoneInfo) -> None:
 async def open_form(ctx: Context, action: Action) -> Reply:
     """`linkedin_post`: the form, with the caption suggested for this person."""
     post = await get_post(ctx, action.value)
+    if retired(post, ctx.now):
+        raise DomainError(NO_LONGER_SHARED)
     try:
         account = await _connected(ctx)
     except NotConnected as refused:
@@ -307,6 +310,8 @@ def _chosen_time(raw: str, now: datetime, tz: ZoneInfo, hours: WorkingHours) -> 
 async def submit(ctx: Context, submission: Submission) -> Reply:
     """`linkedin_post_form`: check the caption and the time, then queue the post."""
     post = await get_post(ctx, submission.state)
+    if retired(post, ctx.now):
+        raise DomainError(NO_LONGER_SHARED)
     caption = first(submission.values.get("caption")).strip()
     tz, hours = _local(ctx.member, ctx.workspace)
     errors: dict[str, str] = {}
@@ -542,6 +547,20 @@ async def _claim(
             session.add(row)
             if account is None:
                 row.status, row.error = move(row.status, S.CANCELLED), "LinkedIn disconnected"
+                continue
+            if retired(post, now):
+                # Retired while it waited: nothing goes out, and the person hears why.
+                row.status, row.error = move(row.status, S.CANCELLED), "the post was retired"
+                await scope.send(
+                    dm(member.user_id),
+                    notice(
+                        f"“{clip(post.title, 80)}” is no longer shared, so it was not posted "
+                        "on LinkedIn.",
+                        NO_LONGER_SHARED,
+                    ),
+                    key=f"linkedin:post:{row.id}",
+                    unprompted=True,
+                )
                 continue
             if account.expires_at <= now:
                 row.status = move(row.status, S.WAITING)

@@ -14,7 +14,7 @@ class LinkedInPostStatus(StrEnum):
     UNCONFIRMED = "unconfirmed"  # sent, but the answer was lost: the member checks their feed
     WAITING = "waiting"  # the token expired or was refused: waits for the member to reconnect
     FAILED = "failed"  # LinkedIn refused it, or it could not be sent in time
-    CANCELLED = "cancelled"  # the member cancelled it, or disconnected
+    CANCELLED = "cancelled"  # the member cancelled it or disconnected, or the post retired
 
 
 S = LinkedInPostStatus
