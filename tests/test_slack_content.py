@@ -148,7 +148,7 @@ async def test_a_colleagues_link_is_previewed_reviewed_and_distributed(
     [link] = await rows(app, ContentLink)
     assert (link.status, link.canonical_url) == ("in_review", site.url("/blog/upgrades"))
     [review] = [m for m in dms(fake_slack, "UADMIN") if m["text"].startswith("Please review")]
-    assert list(buttons(review)) == ["link_approve", "link_reject"]
+    assert list(buttons(review)) == ["link_approve", "link_approve_until", "link_reject"]
     assert await rows(app, Post) == []
 
     # Alice may not approve; Ada does.
@@ -350,6 +350,9 @@ async def test_a_feed_that_does_not_work_is_not_saved_and_the_admin_hears_why(
 async def test_a_feed_that_keeps_failing_backs_off_and_is_paused_with_one_notice(
     slack: SlackHttp, app: Flywheel, fake_slack: FakeSlack, site: FakeSite, clock: FrozenClock
 ) -> None:
+    # Bo is an admin too (a Slack admin who has used Flywheel); Ken is not.
+    fake_slack.add_user("UBO", "bo", email="bo@acme.test", is_admin=True)
+    await slack.command("stats", user="UBO")
     site.feed("/feed.xml", rss(("A", site.url("/a"), "a")))
     await add_feed(slack, site.url("/feed.xml"))
     await settle(app)
@@ -364,8 +367,15 @@ async def test_a_feed_that_keeps_failing_backs_off_and_is_paused_with_one_notice
     assert feed.status == "paused" and "500" in (feed.paused_reason or "")
     gaps = [b - a for a, b in itertools.pairwise(waits)]
     assert gaps[1] < gaps[2] < gaps[3]
-    paused = [m for m in dms(fake_slack, "UADMIN") if "paused the feed" in m["text"]]
-    assert len(paused) == 1
+    # It paused in the night: the notice waits for working hours, then every admin has it
+    # once, with the reason; nobody else.
+    clock.set(datetime(2026, 12, 2, 10, 30, tzinfo=UTC))
+    await settle(app)
+    await settle(app)
+    for admin in ("UADMIN", "UBO"):
+        paused = [m for m in dms(fake_slack, admin) if "paused the feed" in m["text"]]
+        assert len(paused) == 1 and "answered 500" in paused[0]["text"], admin
+    assert not any("paused the feed" in m["text"] for m in dms(fake_slack, "UKEN"))
     listing = await (await slack.command("admin feeds", user="UADMIN")).json()
     assert "feed_resume" in buttons(listing)
     # Not an admin: no feeds.

@@ -4,7 +4,7 @@ Adding a feed never floods anyone: the items already in it when it is added are 
 as seen and never distributed. Polling is a job of the scheduler's leader (it fetches
 outside any transaction), each feed at its workspace's interval, with conditional GET;
 failures back off, and a feed that keeps failing (or stops being a feed) is paused and
-the admin who added it is told once, with the reason.
+every admin of the workspace is told once, with the reason.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import structlog
-from sqlmodel import col, select
+from sqlmodel import col, func, or_, select
 
 from handlers.content import feed_format, links, publish, text, urls
 from handlers.core import actions, lookup, workspace_settings
 from handlers.core.context import Config, Context, Scope, dm
-from handlers.core.errors import DomainError, FormInvalid, NotAllowed
+from handlers.core.errors import DomainError, FormInvalid, InvalidTransition, NotAllowed
 from handlers.core.interactions import NO_REPLY, Action, Command, Reply, Submission
 from handlers.core.markup import md
 from handlers.core.members import is_admin
@@ -73,7 +73,9 @@ async def overview(ctx: Context, command: Command) -> Reply:
     _require_admin(ctx)
     feeds = (
         await ctx.session.exec(
-            select(Feed).where(Feed.workspace_id == ctx.workspace_id).order_by(col(Feed.id))
+            select(Feed)
+            .where(Feed.workspace_id == ctx.workspace_id, Feed.status != "removed")
+            .order_by(col(Feed.id))
         )
     ).all()
     blocks: list[Block] = [Section(text=md("*Feeds*"))]
@@ -99,10 +101,14 @@ async def overview(ctx: Context, command: Command) -> Reply:
                 + (f" · tags: {', '.join(feed.tags)}" if feed.tags else "")
             ),
         ]
+        remove = Button(label="Remove", action=actions.FEED_REMOVE, value=str(feed.id))
         if feed.status == "active":
             blocks.append(
                 Buttons(
-                    buttons=(Button(label="Pause", action=actions.FEED_PAUSE, value=str(feed.id)),)
+                    buttons=(
+                        Button(label="Pause", action=actions.FEED_PAUSE, value=str(feed.id)),
+                        remove,
+                    )
                 )
             )
         elif feed.status == "paused":
@@ -110,6 +116,7 @@ async def overview(ctx: Context, command: Command) -> Reply:
                 Buttons(
                     buttons=(
                         Button(label="Resume", action=actions.FEED_RESUME, value=str(feed.id)),
+                        remove,
                     )
                 )
             )
@@ -185,10 +192,16 @@ async def add(ctx: Context, submission: Submission) -> Reply:
             select(Feed).where(Feed.workspace_id == ctx.workspace_id, Feed.url == url)
         )
     ).first()
-    if existing is not None:
+    if existing is not None and existing.status != "removed":
         raise FormInvalid({"url": "That feed is added already."})
     count = len(
-        (await ctx.session.exec(select(Feed.id).where(Feed.workspace_id == ctx.workspace_id))).all()
+        (
+            await ctx.session.exec(
+                select(Feed.id).where(
+                    Feed.workspace_id == ctx.workspace_id, Feed.status != "removed"
+                )
+            )
+        ).all()
     )
     if count >= FEEDS_MAX:
         raise FormInvalid({"url": f"A workspace can have {FEEDS_MAX} feeds; remove one first."})
@@ -196,18 +209,21 @@ async def add(ctx: Context, submission: Submission) -> Reply:
     audience = links._value(submission, "audience") or "interests"
     if review not in ("review", "publish") or audience not in ("interests", "everyone"):
         raise FormInvalid({"review": "Pick one of the choices."})
-    feed = Feed(
+    # A removed feed added again is the same row: the items it had are still known, so
+    # they are not taken again.
+    feed = existing or Feed(
         workspace_id=ctx.workspace_id,
         url=url,
-        review_first=review == "review",
-        tags=tags,
-        audience=audience,
-        status="checking",
-        added_by_id=ctx.member_id,
         next_poll_at=ctx.now,
         created_at=ctx.now,
         updated_at=ctx.now,
+        added_by_id=ctx.member_id,
     )
+    feed.review_first, feed.tags, feed.audience = review == "review", tags, audience
+    feed.status, feed.paused_reason, feed.failures, feed.last_error = "checking", None, 0, None
+    feed.etag = feed.last_modified = None
+    feed.added_by_id, feed.next_poll_at = ctx.member_id, ctx.now
+    feed.created_at = feed.updated_at = ctx.now
     ctx.session.add(feed)
     await ctx.session.flush()
     await ctx.send(
@@ -237,6 +253,56 @@ async def resume(ctx: Context, action: Action) -> Reply:
     feed.next_poll_at, feed.updated_at = ctx.now, ctx.now
     ctx.session.add(feed)
     return Reply.say(f"Resumed {feed.title or feed.url}.")
+
+
+async def ask_remove(ctx: Context, action: Action) -> Reply:
+    """`feed_remove`: removing is for good, so ask first."""
+    _require_admin(ctx)
+    feed = await _not_removed(ctx, action.value)
+    return Reply(
+        message=Message(
+            text=f"Remove the feed {feed.title or feed.url}?",
+            blocks=(
+                Section(
+                    text=md(
+                        "Remove the feed *{}*? Nothing new comes from it; the posts it "
+                        "brought stay, and their links keep working.",
+                        feed.title or feed.url,
+                    )
+                ),
+                Buttons(
+                    buttons=(
+                        Button(
+                            label="Remove it",
+                            action=actions.FEED_REMOVE_CONFIRM,
+                            value=str(feed.id),
+                            style="danger",
+                        ),
+                    )
+                ),
+            ),
+        ),
+        private=True,
+    )
+
+
+async def remove(ctx: Context, action: Action) -> Reply:
+    """`feed_remove_confirm`: the feed is no longer polled; its posts stay."""
+    _require_admin(ctx)
+    feed = await _not_removed(ctx, action.value)
+    feed.status, feed.paused_reason, feed.updated_at = "removed", None, ctx.now
+    ctx.session.add(feed)
+    log.info("feed.removed", feed=feed.id)
+    return Reply.say(
+        f"Removed {feed.title or feed.url}: nothing new comes from it; its posts stay shared."
+    )
+
+
+async def _not_removed(ctx: Context, raw: str) -> Feed:
+    feed = await lookup.get(ctx, Feed, raw, FEED_GONE)
+    if feed.status == "removed":
+        raise DomainError("That feed is removed already.")
+    return feed
 
 
 # -- polling, in the worker ----------------------------------------------------------------
@@ -309,8 +375,8 @@ async def poll(sessions: SessionFactory, clock: Clock, config: Config, ai: AI) -
         feed, outcome = await finished
         async with transaction(sessions) as session:
             row = await session.get(Feed, feed.id)
-            if row is None:
-                continue
+            if row is None or row.status not in ("active", "checking"):
+                continue  # removed or paused while it was being read
             workspace = await session.get(Workspace, row.workspace_id)
             assert workspace is not None
             await apply(Scope(session, clock, config, workspace), row, outcome)
@@ -346,31 +412,138 @@ async def _added(scope: Scope, feed: Feed, adder: Member, parsed: feed_format.Pa
     """A new feed works: what is in it now is recorded as seen, so nobody is flooded."""
     feed.status = "active"
     feed.title = parsed.title or feed.title
-    seen: set[str] = set()
+    # Known already when a removed feed is added again.
+    seen = set(
+        (
+            await scope.session.exec(
+                select(FeedItem.guid).where(
+                    FeedItem.feed_id == feed.id,
+                    col(FeedItem.guid).in_([e.guid for e in parsed.entries]),
+                )
+            )
+        ).all()
+    )
+    known = len(seen)
+    items: dict[str, FeedItem] = {}
     for entry in parsed.entries:
         if entry.guid in seen:
             continue
         seen.add(entry.guid)
-        scope.session.add(
-            FeedItem(
-                workspace_id=scope.workspace_id,
-                feed_id=feed.id or 0,
-                guid=entry.guid,
-                canonical_url=urls.canonical(entry.link) if entry.link else None,
-                outcome="old",
-                published_at=entry.published,
-                created_at=scope.now,
-            )
+        items[entry.guid] = FeedItem(
+            workspace_id=scope.workspace_id,
+            feed_id=feed.id or 0,
+            guid=entry.guid,
+            canonical_url=urls.canonical(entry.link) if entry.link else None,
+            outcome="old",
+            published_at=entry.published,
+            created_at=scope.now,
         )
+        scope.session.add(items[entry.guid])
     mode = "go to the reviewers first" if feed.review_first else "are published at once"
     await scope.send(
         dm(adder.user_id),
         notice(
-            f"✅ Feed added: {feed.title or feed.url}. The {len(seen)} items already in it "
+            f"✅ Feed added: {feed.title or feed.url}. The {len(seen) - known} items already in it "
             f"won't be shared; new ones {mode}."
         ),
         key=f"feed:{feed.id}:added",
+        unprompted=True,
     )
+    await _offer_newest(scope, feed, adder, [e for e in parsed.entries if e.guid in items], items)
+
+
+async def _offer_newest(
+    scope: Scope,
+    feed: Feed,
+    adder: Member,
+    entries: list[feed_format.Entry],
+    items: dict[str, FeedItem],
+) -> None:
+    """The newest item, to the admin who added the feed only, as a test they may publish."""
+    fetcher = scope.config.fetcher
+    usable = [
+        e
+        for e in entries
+        if e.link is not None and fetcher is not None and not fetcher.names_internal_host(e.link)
+    ]
+    if not usable:
+        return
+    # Dated items by date; a feed without dates lists its newest first.
+    dated = [e for e in usable if e.published is not None]
+    entry = max(dated, key=lambda e: e.published or scope.now) if dated else usable[0]
+    assert entry.link is not None
+    canonical = urls.canonical(entry.link)
+    if await publish.existing_post(scope, canonical) or await publish.open_link(scope, canonical):
+        return
+    link = ContentLink(
+        workspace_id=scope.workspace_id,
+        member_id=adder.id or 0,
+        source="feed",
+        feed_id=feed.id,
+        url=entry.link,
+        canonical_url=canonical,
+        status="offered",
+        title=entry.title or text.plain(canonical, text.TITLE_MAX),
+        description=entry.summary,
+        captions=links.suggested_captions(entry.title or canonical, entry.summary),
+        tags=list(feed.tags),
+        created_at=scope.now,
+        updated_at=scope.now,
+    )
+    scope.session.add(link)
+    await scope.session.flush()
+    items[entry.guid].link_id = link.id
+    label = "Send it to the reviewers" if feed.review_first else "Publish it"
+    blocks: list[Block] = [
+        Section(text=md("*To try the feed:* its newest item, {}", link.title)),
+        ContextLine(text=f"Link: {canonical}"),
+    ]
+    if link.description:
+        blocks.append(Section(text=link.description))
+    blocks.append(
+        Buttons(
+            buttons=(
+                Button(label=label, action=actions.FEED_TRY, value=str(link.id), style="primary"),
+            )
+        )
+    )
+    await scope.send(
+        dm(adder.user_id),
+        Message(text=f"To try the feed: {link.title}", blocks=tuple(blocks)),
+        key=f"feed:{feed.id}:offer:{link.id}",
+        unprompted=True,
+    )
+
+
+async def try_newest(ctx: Context, action: Action) -> Reply:
+    """`feed_try`: the offered newest item goes the way the feed's new items go."""
+    _require_admin(ctx)
+    link = await lookup.get(ctx, ContentLink, action.value, "I can't find that item any more.")
+    if link.status != "offered" or link.feed_id is None:
+        raise InvalidTransition("That item is on its way already.")
+    feed = await ctx.session.get(Feed, link.feed_id)
+    if feed is None or feed.status == "removed":
+        raise DomainError("That feed is removed.")
+    canonical = link.canonical_url or ""
+    if await publish.existing_post(ctx, canonical) or await publish.open_link(
+        ctx, canonical, other_than=link.id
+    ):
+        raise DomainError("That article is shared already.")
+    item = (await ctx.session.exec(select(FeedItem).where(FeedItem.link_id == link.id))).first()
+    link.status, link.updated_at = "in_review", ctx.now
+    ctx.session.add(link)
+    if feed.review_first:
+        await links.send_for_review(ctx, link, ctx.member, origin=f"from the feed {feed.title}")
+        outcome, said = "review", f"Sent “{link.title}” to the reviewers."
+    else:
+        post = await publish.publish(ctx, link, approver=ctx.member, audience=feed.audience)
+        if item is not None:
+            item.post_id = post.id
+        outcome, said = "posted", f"Published “{link.title}”: it is on its way to colleagues."
+    if item is not None:
+        item.outcome = outcome
+        ctx.session.add(item)
+    return Reply.say(said)
 
 
 async def _failed(scope: Scope, feed: Feed, adder: Member, reason: str) -> None:
@@ -383,6 +556,7 @@ async def _failed(scope: Scope, feed: Feed, adder: Member, reason: str) -> None:
             dm(adder.user_id),
             notice(f"I couldn't add the feed {feed.url}: {reason}"),
             key=f"feed:{feed.id}:refused",
+            unprompted=True,
         )
         return
     feed.failures += 1
@@ -393,15 +567,42 @@ async def _failed(scope: Scope, feed: Feed, adder: Member, reason: str) -> None:
     if feed.failures >= FAILURES_TO_PAUSE:
         feed.status = "paused"
         feed.paused_reason = reason
-        await scope.send(
-            dm(adder.user_id),
-            notice(
-                f"⏸️ I paused the feed {feed.title or feed.url}: it failed "
-                f"{feed.failures} times in a row. The last problem: {reason} "
-                "Resume it from `feeds` once it works again."
-            ),
-            key=f"feed:{feed.id}:paused:{scope.now.isoformat()}",
+        message = notice(
+            f"⏸️ I paused the feed {feed.title or feed.url}: it failed "
+            f"{feed.failures} times in a row. The last problem: {reason} "
+            "Resume it from `feeds` once it works again."
         )
+        for admin in await admins(scope, adder):
+            await scope.send(
+                dm(admin.user_id),
+                message,
+                key=f"feed:{feed.id}:paused:{scope.now.isoformat()}:{admin.id}",
+                unprompted=True,
+            )
+
+
+async def admins(scope: Scope, adder: Member) -> list[Member]:
+    """The workspace's admins Flywheel knows (platform admins and FLYWHEEL_ADMINS), and
+    the admin who added the feed even if they are one no longer."""
+    listed = scope.config.admins_in(scope.workspace)
+    # The admins only, in SQL: a workspace may have thousands of members.
+    query = select(Member).where(
+        Member.workspace_id == scope.workspace_id,
+        col(Member.is_bot).is_(False),
+        or_(
+            col(Member.is_platform_admin).is_(True),
+            col(Member.user_id).in_(listed),
+            func.lower(col(Member.email)).in_(listed),
+        ),
+    )
+    found = [
+        m
+        for m in (await scope.session.exec(query.order_by(col(Member.id)))).all()
+        if is_admin(m, scope.config, scope.workspace)
+    ]
+    if all(m.id != adder.id for m in found):
+        found.append(adder)
+    return found
 
 
 async def take_new(
@@ -488,5 +689,8 @@ def register(router: Router) -> None:
     router.action(actions.FEED_ADD)(open_add)
     router.action(actions.FEED_PAUSE)(pause)
     router.action(actions.FEED_RESUME)(resume)
+    router.action(actions.FEED_REMOVE)(ask_remove)
+    router.action(actions.FEED_TRY)(try_newest)
+    router.action(actions.FEED_REMOVE_CONFIRM)(remove)
     router.form(FORM_ID)(add)
     router.job(poll)

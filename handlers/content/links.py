@@ -51,6 +51,7 @@ log = structlog.get_logger(__name__)
 
 FORM_ID = "link_form"
 REJECT_FORM_ID = "link_reject_form"
+APPROVE_FORM_ID = "link_approve_form"
 LINK_GONE = "I can't find that link any more — share it again with `share <url>`."
 CAPTION_MAX = 3000
 CAPTIONS = 3
@@ -452,6 +453,7 @@ def review_message(link: ContentLink, adder: Member, origin: str) -> Message:
         Buttons(
             buttons=(
                 Button(label="Approve", action=actions.LINK_APPROVE, value=value, style="primary"),
+                Button(label="Approve until…", action=actions.LINK_APPROVE_UNTIL, value=value),
                 Button(label="Reject", action=actions.LINK_REJECT, value=value, style="danger"),
             )
         )
@@ -470,9 +472,11 @@ def _review_refs(scope: Scope, link: ContentLink) -> list[tuple[dict[str, str], 
 async def send_for_review(
     scope: Scope, link: ContentLink, adder: Member, origin: str = "shared"
 ) -> None:
+    """The link to the review channel, or to each reviewer: news they did not ask for, so
+    a reviewer's direct message waits for their working hours."""
     message = review_message(link, adder, origin)
     for target, ref in _review_refs(scope, link):
-        await scope.send(target, message, key=ref, ref_key=ref)
+        await scope.send(target, message, key=ref, ref_key=ref, unprompted=True)
 
 
 async def _close_review(ctx: Context, link: ContentLink, line: str) -> None:
@@ -502,7 +506,49 @@ async def _to_decide(ctx: Context, raw: str) -> ContentLink:
 
 async def approve(ctx: Context, action: Action) -> Reply:
     """`link_approve`: the link becomes a post; whoever shared it hears it is live."""
+    return await _approve(ctx, await _to_decide(ctx, action.value))
+
+
+async def open_approve_until(ctx: Context, action: Action) -> Reply:
+    """`link_approve_until`: approve with the last day the post is shared."""
     link = await _to_decide(ctx, action.value)
+    return Reply(
+        form=Form(
+            form_id=APPROVE_FORM_ID,
+            title="Approve until a date",
+            submit_label="Approve",
+            intro=(Section(text=md("*{}*", link.title)),),
+            fields=(
+                TextField(
+                    name="ends_on",
+                    label="Shared until (YYYY-MM-DD)",
+                    placeholder="2026-12-31",
+                    max_length=10,
+                    hint="After this day it is no longer suggested or found; its links "
+                    "keep working.",
+                ),
+            ),
+            state=str(link.id),
+        )
+    )
+
+
+async def approve_until(ctx: Context, submission: Submission) -> Reply:
+    """The end-date form: a bad or past date is said inline and nothing changes."""
+    errors: dict[str, str] = {}
+    raw = _value(submission, "ends_on")
+    if not raw:
+        raise FormInvalid({"ends_on": "Give the last day, like 2026-12-31."})
+    ends = _ends_at(raw, ctx.now, errors)
+    if errors:
+        raise FormInvalid(errors)
+    link = await _to_decide(ctx, submission.state)
+    link.ends_at = ends
+    await _approve(ctx, link)
+    return NO_REPLY
+
+
+async def _approve(ctx: Context, link: ContentLink) -> Reply:
     audience = "interests"
     if link.feed_id is not None:
         feed = await ctx.session.get(Feed, link.feed_id)
@@ -634,6 +680,8 @@ def register(router: Router) -> None:
     router.action(actions.LINK_EDIT)(edit)
     router.action(actions.LINK_CANCEL)(cancel)
     router.action(actions.LINK_APPROVE)(approve)
+    router.action(actions.LINK_APPROVE_UNTIL)(open_approve_until)
+    router.form(APPROVE_FORM_ID)(approve_until)
     router.action(actions.LINK_REJECT)(open_reject)
     router.form(FORM_ID)(submit)
     router.form(REJECT_FORM_ID)(reject)

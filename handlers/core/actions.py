@@ -42,10 +42,14 @@ LINKEDIN_CANCEL: Final = "linkedin_cancel"
 LINK_EDIT: Final = "link_edit"
 LINK_CANCEL: Final = "link_cancel"
 LINK_APPROVE: Final = "link_approve"
+LINK_APPROVE_UNTIL: Final = "link_approve_until"
 LINK_REJECT: Final = "link_reject"
 FEED_ADD: Final = "feed_add"
 FEED_PAUSE: Final = "feed_pause"
 FEED_RESUME: Final = "feed_resume"
+FEED_REMOVE: Final = "feed_remove"
+FEED_TRY: Final = "feed_try"
+FEED_REMOVE_CONFIRM: Final = "feed_remove_confirm"
 
 # The share buttons, by network.
 SHARE: Final = {"linkedin": SHARE_LINKEDIN, "x": SHARE_X, "email": SHARE_EMAIL}
@@ -81,9 +85,13 @@ ALL: Final = frozenset(
         LINK_EDIT,
         LINK_CANCEL,
         LINK_APPROVE,
+        LINK_APPROVE_UNTIL,
         LINK_REJECT,
         FEED_ADD,
         FEED_PAUSE,
         FEED_RESUME,
+        FEED_REMOVE,
+        FEED_REMOVE_CONFIRM,
+        FEED_TRY,
     }
 )
