@@ -462,3 +462,140 @@ async def test_an_abandoned_preview_holds_the_article_for_a_day_only(
     ).json()
     assert "in the meantime" in late["errors"]["title"]
     assert len(await rows(app, Post)) == 1
+
+
+async def test_a_reviewer_approves_a_colleagues_link_until_a_date(
+    slack: SlackHttp, app: Flywheel, fake_slack: FakeSlack, site: FakeSite, clock: FrozenClock
+) -> None:
+    site.page("/blog/upgrades", ARTICLE)
+    preview = await share_and_preview(slack, app, fake_slack, site.url("/blog/upgrades"), "UALICE")
+    await slack.interact(slack.block_action("link_edit", buttons(preview)["link_edit"]["value"]))
+    await slack.interact(
+        slack.submission(slack.opened_view(), {"why": "Good.", "tags": "kubernetes"})
+    )
+    await settle(app)
+    [link] = await rows(app, ContentLink)
+    # Only a reviewer opens the form.
+    await slack.interact(slack.block_action("link_approve_until", str(link.id), user="UKEN"))
+    assert all(
+        c.args["view"]["callback_id"] != "link_approve_form"
+        for c in fake_slack.calls_to("views.open")
+    )
+    await slack.interact(slack.block_action("link_approve_until", str(link.id), user="UADMIN"))
+    form = slack.opened_view()
+    assert form["callback_id"] == "link_approve_form"
+    for bad, line in (
+        ("31/12/2026", "2026-12-31"),
+        ("2026-11-30", "from today on"),
+        (None, "last day"),
+    ):
+        answer = await (
+            await slack.interact(slack.submission(form, {"ends_on": bad}, user="UADMIN"))
+        ).json()
+        assert answer["response_action"] == "errors" and line in answer["errors"]["ends_on"]
+        assert await rows(app, Post) == []
+        [still] = await rows(app, ContentLink)
+        assert (still.status, still.ends_at) == ("in_review", None)
+    await slack.interact(slack.submission(form, {"ends_on": "2026-12-04"}, user="UADMIN"))
+    await settle(app)
+    [post] = await rows(app, Post)
+    assert post.ends_at == datetime(2026, 12, 4, 23, 59, tzinfo=UTC)
+    assert post.approved_by_id != post.author_id
+    found = await (await slack.command("find zero downtime upgrades", user="UKEN")).json()
+    assert "share_linkedin" in buttons(found)
+    clock.set(datetime(2026, 12, 5, 9, tzinfo=UTC))
+    gone = await (await slack.command("find zero downtime upgrades", user="UKEN")).json()
+    assert gone["text"].startswith("No approved posts match")
+
+
+async def test_a_new_feeds_newest_item_is_offered_to_its_admin_only_and_publishes_on_request(
+    slack: SlackHttp, app: Flywheel, fake_slack: FakeSlack, site: FakeSite
+) -> None:
+    items = [
+        ("Newest", site.url("/n/2"), "n-2", "Tue, 24 Nov 2026 10:00:00 GMT"),
+        ("Older", site.url("/n/1"), "n-1", "Mon, 23 Nov 2026 10:00:00 GMT"),
+    ]
+    body = RSS.format(
+        items="".join(
+            ITEM.format(title=t, link=u, guid=g, date=f"<pubDate>{d}</pubDate>")
+            for t, u, g, d in reversed(items)
+        )
+    )
+    site.feed("/feed.xml", body)
+    await app.dispatcher.drain()
+    await add_feed(slack, site.url("/feed.xml"), review="publish")
+    before = {user: len(dms(fake_slack, user)) for user in ("UALICE", "UKEN")}
+    await settle(app)
+    offers = [m for m in dms(fake_slack, "UADMIN") if m["text"].startswith("To try the feed")]
+    assert len(offers) == 1 and "Newest" in offers[0]["text"]
+    assert list(buttons(offers[0])) == ["feed_try"]
+    # Nobody else heard anything, and nothing is a post yet.
+    assert {u: len(dms(fake_slack, u)) for u in before} == before
+    assert [
+        c for c in fake_slack.calls_to("chat.postMessage") if c.args["channel"] == "CSHARE"
+    ] == []
+    assert await rows(app, Post) == [] and await rows(app, ShareSuggestion) == []
+
+    value = buttons(offers[0])["feed_try"]["value"]
+    refused = await slack.interact(slack.block_action("feed_try", value, user="UKEN"))
+    assert refused.status == 200
+    assert await rows(app, Post) == []
+    await slack.interact(slack.block_action("feed_try", value, user="UADMIN"))
+    await settle(app)
+    [post] = await rows(app, Post)
+    assert (post.source, post.title) == ("feed", "Newest")
+    outcomes = {i.guid: (i.outcome, i.post_id) for i in await rows(app, FeedItem)}
+    assert outcomes == {"n-2": ("posted", post.id), "n-1": ("old", None)}
+    assert any(m["text"].startswith("Ready to share") for m in dms(fake_slack, "UKEN"))
+    # Pressed again: one post still.
+    await slack.interact(slack.block_action("feed_try", value, user="UADMIN"))
+    await settle(app)
+    assert len(await rows(app, Post)) == 1
+
+
+async def test_a_removed_feed_is_not_polled_and_its_posts_and_links_stay(
+    slack: SlackHttp, app: Flywheel, fake_slack: FakeSlack, site: FakeSite, clock: FrozenClock
+) -> None:
+    site.feed("/feed.xml", rss(("Old", site.url("/old"), "old")))
+    await add_feed(slack, site.url("/feed.xml"), review="publish")
+    await settle(app)
+    site.feed("/feed.xml", rss(("New", site.url("/new"), "new"), ("Old", site.url("/old"), "old")))
+    clock.advance(minutes=16)
+    await settle(app)
+    [post] = await rows(app, Post)
+    [feed] = await rows(app, Feed)
+    listing = await (await slack.command("feeds", user="UADMIN")).json()
+    assert "feed_remove" in buttons(listing)
+
+    # Not an admin: refused. An admin is asked first, then it is removed.
+    await slack.interact(slack.block_action("feed_remove", str(feed.id), user="UKEN"))
+    await slack.interact(slack.block_action("feed_remove", str(feed.id), user="UADMIN"))
+    await app.dispatcher.drain()
+    asked = [
+        c.args
+        for c in fake_slack.calls
+        if c.method.startswith("response_url") and "feed_remove_confirm" in str(c.args)
+    ]
+    assert len(asked) == 1
+    assert [f.status for f in await rows(app, Feed)] == ["active"]
+    await slack.interact(slack.block_action("feed_remove_confirm", str(feed.id), user="UKEN"))
+    assert [f.status for f in await rows(app, Feed)] == ["active"]
+    await slack.interact(slack.block_action("feed_remove_confirm", str(feed.id), user="UADMIN"))
+    assert [f.status for f in await rows(app, Feed)] == ["removed"]
+    listing = await (await slack.command("feeds", user="UADMIN")).json()
+    assert "feed_remove" not in buttons(listing) and feed.url not in str(listing)
+
+    # Its new items are no longer read; its post and tracked links stay.
+    served = len(site.served)
+    site.feed("/feed.xml", rss(("Newer", site.url("/newer"), "newer")))
+    clock.advance(hours=2)
+    await settle(app)
+    assert len(site.served) == served
+    assert [p.id for p in await rows(app, Post)] == [post.id]
+    found = await (await slack.command("find new", user="UKEN")).json()
+    assert "share_linkedin" in buttons(found)
+    client: TestClient[Any, Any] = slack.client  # type: ignore[attr-defined]
+    tracked = await rows(app, TrackedLink)
+    assert tracked
+    clicked = await client.get(f"/r/{tracked[0].code}", allow_redirects=False)
+    assert clicked.status == 302
