@@ -78,7 +78,10 @@ async def make_world(
     *,
     settings: dict[str, Any] | None = None,
     audience: str = "interests",
+    source: str = "request",
 ) -> World:
+    """A workspace with members and one approved post, distribution started; `source`
+    "link" or "feed" makes it content from outside the loop (no request, no draft)."""
     now = clock.now()
     async with transaction(app.sessions) as session:
         workspace = Workspace(
@@ -117,10 +120,14 @@ async def make_world(
                     created_at=now,
                 )
             )
+        outside = source != "request"
         post = Post(
             workspace_id=workspace.id,
-            request_id=request.id,
-            draft_id=await _draft_id(session, workspace.id, request.id or 0, ids["pia"], now),
+            source=source,
+            request_id=None if outside else request.id,
+            draft_id=None
+            if outside
+            else await _draft_id(session, workspace.id, request.id or 0, ids["pia"], now),
             version=1,
             slug="zero-downtime-kubernetes-upgrades",
             title="Zero-downtime Kubernetes upgrades",
@@ -138,7 +145,7 @@ async def make_world(
         await session.flush()
         scope = Scope(session, app.clock, app.router.config, workspace)
         author = await session.get(Member, ids["pia"])
-        requester = await session.get(Member, ids["alice"])
+        requester = None if outside else await session.get(Member, ids["alice"])
         assert author is not None
         await distribution.start(scope, post, author=author, requester=requester)
         return World(app, clock, ids, post.id or 0, workspace.id)
@@ -628,13 +635,16 @@ class ScriptedLLM:
         return answer
 
 
-async def _ai_world(app: Flywheel, clock: FrozenClock, llm: ScriptedLLM) -> World:
+async def _ai_world(
+    app: Flywheel, clock: FrozenClock, llm: ScriptedLLM, source: str = "request"
+) -> World:
     app.router.config = Config(public_base_url=PUBLIC, ai_enabled=True)
-    world = await make_world(app, clock, settings={"banned_phrases": ["guaranteed"]})
+    world = await make_world(app, clock, settings={"banned_phrases": ["guaranteed"]}, source=source)
     # Without variants written first, nothing is planned.
     assert await sweep(world) == 0
     await distribution.write_variants(app.sessions, clock, app.router.config, AI(llm=llm))
-    assert await sweep(world) == 5
+    # A request's post also goes to whoever asked and voted; outside content does not.
+    assert await sweep(world) == (5 if source == "request" else 3)
     return world
 
 
@@ -662,6 +672,29 @@ async def test_ai_caption_variants_speak_in_each_role_and_obey_the_rules(
     async with app.sessions() as session:
         row = (await session.exec(select(Distribution))).one()
     assert set(row.variants) == {"account executive", "solutions engineer"}
+
+
+@pytest.mark.parametrize("source", ["link", "feed"])
+async def test_ai_caption_variants_apply_to_a_shared_link_or_feed_item(
+    app: Flywheel, clock: FrozenClock, source: str
+) -> None:
+    llm = ScriptedLLM(
+        {
+            "roles": [
+                {"role": "account executive", "captions": ["Read this before a renewal.", "x"]},
+                {"role": "solutions engineer", "captions": ["Worth a look", "PDBs 101"]},
+            ]
+        }
+    )
+    world = await _ai_world(app, clock, llm, source)
+    [prompt] = llm.prompts
+    assert "Zero-downtime Kubernetes upgrades" in prompt.user
+    got = await suggestions(world)
+    assert got["ken"].caption in {"Read this before a renewal.", "x"}
+    assert got["pia"].caption in {"Worth a look", "PDBs 101"}
+    async with app.sessions() as session:
+        post = (await session.exec(select(Post))).one()
+    assert (post.source, post.draft_id) == (source, None)
 
 
 async def test_when_the_ai_fails_the_post_goes_out_with_the_approved_captions(
