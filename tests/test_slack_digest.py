@@ -247,3 +247,53 @@ async def test_digest_settings_are_validated_inline_and_saved(
     )
     assert saved["digest_channels"] == CHANNELS
     assert saved["digests_from"] == SET_UP.isoformat()
+
+
+async def test_the_digest_tells_posts_from_requests_from_links_and_feeds(
+    slack: SlackHttp, flywheel: Flywheel, fake_slack: FakeSlack, clock: FrozenClock
+) -> None:
+    from storage.models import Member, Post
+
+    await slack.command("admin", user="UADMIN")
+    fields = {"digest_channels": ["C0GENERAL"], "timezone": "Europe/Paris"}
+    await slack.interact(slack.submission(slack.opened_view(), fields, user="UADMIN"))
+    workspace = await workspace_id(flywheel)
+    await seed_week(flywheel.sessions, workspace)
+    async with flywheel.sessions() as session:
+        week_posts = (
+            await session.exec(
+                select(Post).where(
+                    col(Post.published_at) >= datetime(2026, 11, 23, tzinfo=UTC),
+                    col(Post.published_at) < datetime(2026, 11, 30, tzinfo=UTC),
+                )
+            )
+        ).all()
+        admin = (await session.exec(select(Member).where(Member.user_id == "UADMIN"))).one()
+    from_requests = len(week_posts)
+    assert from_requests >= 1 and all(p.source == "request" for p in week_posts)
+    async with flywheel.sessions() as session:
+        # One article from a feed this week, one shared link the week before (not counted).
+        for slug, source, day in (("from-feed", "feed", 27), ("old-link", "link", 20)):
+            session.add(
+                Post(
+                    workspace_id=workspace,
+                    source=source,
+                    slug=slug,
+                    title=f"Outside {slug}",
+                    canonical_url=f"https://blog.acme.test/{slug}",
+                    author_id=admin.id or 0,
+                    approved_by_id=admin.id or 0,
+                    published_at=datetime(2026, 11, day, 10, tzinfo=UTC),
+                )
+            )
+        await session.commit()
+    await flywheel.dispatcher.drain()
+    clock.set(SEND)
+    await flywheel.sweeper.run_once()
+    await flywheel.dispatcher.drain()
+    [digest] = posts_to(fake_slack, "C0GENERAL")
+    text = str(digest.args["blocks"])
+    assert (
+        f"Of the posts, {from_requests} came from requests and 1 from shared links and feeds"
+        in text
+    )
