@@ -294,7 +294,7 @@ class Feed(SQLModel, table=True):
     review_first: bool = True
     tags: list[str] = Field(default_factory=list, sa_type=json_type())
     audience: str = Field(default="interests", max_length=16)  # interests | everyone
-    status: str = Field(default="active", max_length=16)  # active | paused
+    status: str = Field(default="active", max_length=16)  # checking | active | paused | removed
     paused_reason: str | None = Field(default=None, max_length=300)
     added_by_id: int = Field(foreign_key="member.id")
     # Conditional GET validators from the last answer.
@@ -319,7 +319,8 @@ class FeedItem(SQLModel, table=True):
     feed_id: int = Field(foreign_key="feed.id")
     guid: str = Field(max_length=500)
     canonical_url: str | None = Field(default=None, max_length=2000)
-    # posted | review | old (before the feed was added) | skipped (unusable) | duplicate
+    # posted | review | old (before the feed was added; its newest may be offered as a test)
+    # | skipped (unusable) | duplicate
     outcome: str = Field(max_length=16)
     link_id: int | None = Field(default=None, foreign_key="content_link.id")
     post_id: int | None = Field(default=None, foreign_key="post.id")
@@ -343,7 +344,8 @@ class ContentLink(SQLModel, table=True):
     source: str = Field(default="link", max_length=16)  # link | feed
     feed_id: int | None = Field(default=None, foreign_key="feed.id")
     url: str = Field(max_length=2000)  # as typed
-    # fetching → preview (the person adds details) → in_review → approved | rejected
+    # fetching → preview (the person adds details) → in_review → approved | rejected;
+    # a new feed's newest item: offered (to the admin who added it) → in_review | approved
     status: str = Field(default="fetching", max_length=16)
     canonical_url: str | None = Field(default=None, max_length=2000)
     title: str = Field(default="", max_length=150)

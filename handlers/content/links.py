@@ -453,7 +453,7 @@ def review_message(link: ContentLink, adder: Member, origin: str) -> Message:
         Buttons(
             buttons=(
                 Button(label="Approve", action=actions.LINK_APPROVE, value=value, style="primary"),
-                Button(label="Approve until…", action=actions.LINK_APPROVE_UNTIL, value=value),
+                Button(label="With an end date…", action=actions.LINK_APPROVE_UNTIL, value=value),
                 Button(label="Reject", action=actions.LINK_REJECT, value=value, style="danger"),
             )
         )
