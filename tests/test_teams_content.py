@@ -133,3 +133,38 @@ async def test_a_link_to_a_private_address_gets_one_line_and_nothing_is_created(
 async def _rows(app: Flywheel, model: type) -> list:  # type: ignore[type-arg]
     async with app.sessions() as session:
         return list((await session.exec(select(model))).all())
+
+
+async def test_a_reviewer_approves_a_colleagues_link_until_a_date_in_teams(
+    teams: TeamsHttp, teams_app: Flywheel, connector: FakeBotConnector, site: FakeSite
+) -> None:
+    from datetime import UTC, datetime
+
+    await teams.post(teams.message("help", "admin"))
+    url = site.page("/failover", ARTICLE)
+    await teams.post(teams.message(f"share {url}"))
+    await reviewers(teams_app)
+    await settle(teams_app)
+    alice = personal(teams.member("alice"))
+    await teams.post(
+        teams.submit(button(with_button(connector, alice, "link_edit").card, "link_edit"))
+    )
+    form = teams.form_call(alice)
+    await teams.post(teams.submit(fill(form.card, {"why": "Buyers ask."}), reply_to=form.landed))
+    await settle(teams_app)
+    admin = personal(teams.member("admin"))
+    review = next(c for c in connector.to(admin) if "link_approve_until" in str(c.card))
+    await teams.post(teams.submit(button(review.card, "link_approve_until"), "admin"))
+    until = teams.form_call(admin)
+    assert submit_data(until.card)["form"] == "link_approve_form"
+    await teams.post(
+        teams.submit(fill(until.card, {"ends_on": "2020-01-01"}), "admin", reply_to=until.landed)
+    )
+    await settle(teams_app)
+    assert await _rows(teams_app, Post) == []
+    await teams.post(
+        teams.submit(fill(until.card, {"ends_on": "2099-06-30"}), "admin", reply_to=until.landed)
+    )
+    await settle(teams_app)
+    [post] = await _rows(teams_app, Post)
+    assert post.ends_at == datetime(2099, 6, 30, 23, 59, tzinfo=UTC)
