@@ -599,3 +599,11 @@ async def test_a_removed_feed_is_not_polled_and_its_posts_and_links_stay(
     assert tracked
     clicked = await client.get(f"/r/{tracked[0].code}", allow_redirects=False)
     assert clicked.status == 302
+    # Added again: the same feed comes back, what it had is known, nothing floods.
+    await add_feed(slack, site.url("/feed.xml"), review="publish")
+    await settle(app)
+    [again] = await rows(app, Feed)
+    assert (again.id, again.status) == (feed.id, "active")
+    assert [p.id for p in await rows(app, Post)] == [post.id]
+    guids = sorted(i.guid for i in await rows(app, FeedItem))
+    assert guids == ["new", "newer", "old"]
