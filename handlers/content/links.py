@@ -561,6 +561,7 @@ async def _approve(ctx: Context, link: ContentLink) -> Reply:
             dm(adder.user_id),
             notice(f"🎉 “{link.title}” was approved and is on its way to colleagues."),
             key=f"link:{link.id}:approved",
+            unprompted=True,
         )
     return Reply.say(f"Approved: “{link.title}” is live.")
 
@@ -605,6 +606,7 @@ async def reject(ctx: Context, submission: Submission) -> Reply:
             dm(adder.user_id),
             notice(f"“{link.title}” was not approved: {comment}"),
             key=f"link:{link.id}:rejected",
+            unprompted=True,
         )
     return NO_REPLY
 
