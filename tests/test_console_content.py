@@ -71,3 +71,24 @@ async def test_a_link_that_is_not_a_page_gets_one_line(
     assert "Give me the link" in out
     async with app.sessions() as session:
         assert (await session.exec(select(ContentLink))).all() == []
+
+
+async def test_a_reviewer_approves_a_link_until_a_date_in_the_console(
+    bot: tuple[Flywheel, ConsoleBot], site: FakeSite
+) -> None:
+    app, console = bot
+    url = site.page("/zdm", ARTICLE)
+    out = await console.say(f"share {url}")
+    await console.say(button(out, "Add details and share"))
+    out = await console.fill({"Why should colleagues share it?": "Buyers ask."})
+    until = button(out, "With an end date…")
+    await console.say("/as dana")
+    await console.say(until)
+    # A date that is not one, then one in the past: asked again; then a good one.
+    out = await console.fill(
+        {"Shared until (YYYY-MM-DD)": ["31/12/2099", "2000-01-01", "2099-12-31"]}
+    )
+    assert "Use a date like" in out and "Pick a day from today on" in out
+    async with app.sessions() as session:
+        [post] = (await session.exec(select(Post))).all()
+    assert post.ends_at is not None and post.ends_at.date().isoformat() == "2099-12-31"

@@ -39,7 +39,7 @@ async def slack(
 
 async def configure(slack: SlackHttp, **values: Any) -> Any:
     await slack.command("admin", user="UADMIN")
-    intro = str(slack.opened_view()["blocks"][0])
+    intro = str(slack.opened_view()["blocks"])
     assert "<http://127.0.0.1:3978/program|open the program page>" in intro
     fields = {"digest_channels": CHANNELS, "timezone": "Europe/Paris", **values}
     response = await slack.interact(slack.submission(slack.opened_view(), fields, user="UADMIN"))
