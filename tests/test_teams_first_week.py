@@ -104,6 +104,23 @@ async def test_installed_in_a_team_the_tenant_is_known_and_the_installer_welcome
     assert sorted(welcomed) == ["aad-admin", "aad-alice"]
 
 
+async def test_a_first_personal_message_is_welcomed_once_with_its_answer(
+    teams: TeamsHttp, teams_app: Flywheel, connector: FakeBotConnector
+) -> None:
+    first = teams.message("stats", "alice")
+    assert (await teams.post(first)).status == 200
+    await teams.post(first)  # the Connector delivers it again
+    await teams.post(teams.message("stats", "alice"))
+    await teams_app.dispatcher.drain()
+    alice = personal(teams.member("alice"))
+    assert len(welcomes(connector, alice)) == 1
+    assert sum("This week" in c.text for c in connector.to(alice)) == 2
+    # A mention in a channel is no first contact: the welcome waits for a personal chat.
+    await teams.post(teams.channel_message("stats", "pia"))
+    await teams_app.dispatcher.drain()
+    assert welcomes(connector, personal(teams.member("pia"))) == []
+
+
 async def test_the_admin_form_shows_what_setup_still_misses(
     teams: TeamsHttp, teams_app: Flywheel
 ) -> None:
