@@ -61,6 +61,41 @@ async def test_head_on_the_messages_endpoint_is_a_quiet_yes(
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
+async def test_card_submits_as_teams_sends_them_log_no_sdk_warnings(
+    teams: TeamsHttp, caplog: pytest.LogCaptureFixture, recwarn: pytest.WarningsRecorder
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    # What a Teams client sends with an Action.Submit: channel data the SDK's schema lacks.
+    submit = teams.submit({"action": "request_open", "value": ""}, reply_to="1:card")
+    submit["channelData"] |= {"source": {"name": "message"}, "legacy": {"replyToId": "1:card"}}
+    submit["entities"] = [{"type": "clientInfo", "locale": "en-US", "timezone": "Europe/Paris"}]
+    assert (await teams.post(submit)).status == 200
+    task = teams.submit_action({"topic": "Kubernetes upgrade guide"})
+    task["channelData"] |= {"source": {"name": "compose"}, "legacy": {"replyToId": "1:x"}}
+    assert (await teams.post(task)).status == 200
+    sdk = ("msrest", "botbuilder", "botframework")
+    assert [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno >= logging.WARNING and r.name.startswith(sdk)
+    ] == []
+    assert [str(w.message) for w in recwarn] == []
+
+
+def test_only_the_unknown_channel_data_warning_is_dropped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from botbuilder.schema import ChannelAccount
+    from botbuilder.schema.teams import TeamsChannelData
+
+    import adapters.teams.adapter  # noqa: F401  (installs the filter, as the app does)
+
+    caplog.set_level(logging.WARNING)
+    TeamsChannelData(source={"name": "message"})
+    ChannelAccount(shape="odd")
+    assert [r.getMessage().split(" is ")[0] for r in caplog.records] == ["shape"]
+
+
 async def test_installed_in_a_team_the_tenant_is_known_and_the_installer_welcomed_once(
     teams: TeamsHttp,
     teams_app: Flywheel,
