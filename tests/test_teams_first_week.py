@@ -14,6 +14,10 @@ from sqlmodel import select
 
 from bot.app import Flywheel
 from bot.cli import _digest_preview
+from handlers.core.context import dm
+from handlers.core.markup import md, mention
+from handlers.core.messages import notice
+from storage import outbox
 from storage.db import transaction
 from storage.models import ContentRequest, Draft, Member, Post, ShareSuggestion, Workspace
 from testing.fakes.bot_connector import FakeBotConnector
@@ -154,6 +158,33 @@ async def test_a_first_personal_message_is_welcomed_once_with_its_answer(
     await teams.post(teams.channel_message("stats", "pia"))
     await teams_app.dispatcher.drain()
     assert welcomes(connector, personal(teams.member("pia"))) == []
+
+
+async def test_a_queued_message_with_mentions_notifies_with_names(
+    teams: TeamsHttp, teams_app: Flywheel, connector: FakeBotConnector
+) -> None:
+    for user in ("alice", "pia"):
+        await teams.post(teams.message("stats", user))
+    await teams_app.dispatcher.drain()
+    async with transaction(teams_app.sessions) as session:
+        [workspace] = (await session.exec(select(Workspace))).all()
+        assert workspace.id is not None
+        text = md("{} asks you: {}", mention("aad-alice"), "is <at>Bob</at> right?")
+        await outbox.enqueue(
+            session,
+            workspace_id=workspace.id,
+            dedupe_key="ping:mention",
+            kind="message",
+            target=dm("aad-pia"),
+            payload=notice(text).model_dump(mode="json"),
+            now=teams_app.router.clock.now(),
+        )
+    await teams_app.dispatcher.drain()
+    [ping] = [c for c in connector.to(personal(teams.member("pia"))) if "asks you" in c.text]
+    summary = str(ping.body["summary"])
+    assert summary.startswith(f"@{teams.member('alice').name} asks you: is ")
+    assert "<@" not in summary and "<at>" not in summary
+    assert "aad-alice" not in summary
 
 
 async def test_the_admin_form_shows_what_setup_still_misses(
