@@ -335,3 +335,52 @@ def test_a_ping_moves_only_as_its_table_allows() -> None:
     with pytest.raises(InvalidTransition, match="already answered"):
         move_ping(late, PingStatus.DECLINED)
     assert late.status == PingStatus.CLAIMED
+
+
+LEO = Actor("leo", "Leo", tz="America/Los_Angeles")  # postgresql, on the west coast
+
+
+async def test_a_due_date_is_a_day_in_the_claimants_own_time_zone(app: Flywheel) -> None:
+    reply = await app.router.dispatch(
+        Submission(ACME, LEO, "expert_form", {"other_topics": "postgresql", "capacity": "2"})
+    )
+    assert reply.errors == {}
+    # Tuesday 20:00 UTC: already Wednesday 05:00 in Tokyo, still Tuesday 12:00 in Los Angeles.
+    app.clock.set(datetime(2026, 11, 24, 20, 0, tzinfo=UTC))
+    claimed: dict[str, str] = {}
+    for expert in (OLE, LEO):
+        request = await ask(app, topic=f"Replication for {expert.name}", tags="postgresql")
+        await settle(app)
+        await app.router.dispatch(Action(ACME, expert, "request_claim", str(request.id)))
+        [update] = [r for r in await outbox(app) if "You claimed" in str(r.payload)]
+        claimed[expert.user_id] = str(update.payload)
+        async with transaction(app.sessions) as session:
+            for row in (await session.exec(select(OutboxMessage))).all():
+                await session.delete(row)
+    # A week from now, as each of them counts days.
+    assert "Wed 02 Dec" in claimed["ole"] and "Tue 01 Dec" not in claimed["ole"]
+    assert "Tue 01 Dec" in claimed["leo"] and "Wed 02 Dec" not in claimed["leo"]
+
+
+async def test_today_is_the_workspaces_for_someone_without_a_time_zone(app: Flywheel) -> None:
+    await configure(app, timezone="Asia/Tokyo")
+    app.clock.set(datetime(2026, 11, 24, 20, 0, tzinfo=UTC))  # Wednesday 05:00 in Tokyo
+    nobody_knows = Actor("zed", "Zed", tz=None)
+    reply = await app.router.dispatch(
+        Submission(
+            ACME,
+            nobody_knows,
+            "request_form",
+            {"topic": QUESTION, "similar": "new", "needed_by": "2026-11-24"},
+        )
+    )
+    assert "needed_by" in reply.errors
+    reply = await app.router.dispatch(
+        Submission(
+            ACME,
+            nobody_knows,
+            "expert_form",
+            {"other_topics": "postgresql", "capacity": "2", "snoozed_until": "2026-11-24"},
+        )
+    )
+    assert "snoozed_until" in reply.errors

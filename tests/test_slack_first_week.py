@@ -134,12 +134,30 @@ async def test_people_write_to_the_bot_in_its_messages_tab(
     await slack.event(dm_event("stats", user="UBOT"))
     await slack.event(dm_event("stats", channel_type="channel", channel="C0SALES"))
     await flywheel.dispatcher.drain()
-    answers = posted_to(fake_slack, "UALICE")
+    answers = [a for a in posted_to(fake_slack, "UALICE") if "Welcome" not in str(a.args["text"])]
     assert len(answers) == 2
     [stats] = [a for a in answers if "This week" in str(a.args["text"])]
     [offer] = [a for a in answers if a is not stats]
     # No trigger to open a form with: the form is offered as a button, prefilled.
     assert button_values(offer, "request_open") == ["Kubernetes upgrade guide"]
+
+
+async def test_a_first_direct_message_is_welcomed_once_before_its_answer(
+    slack: SlackHttp, flywheel: Flywheel, fake_slack: FakeSlack
+) -> None:
+    first = dm_event("stats")
+    await slack.event(first)
+    await slack.event(first, retry=1)  # Slack delivers it again
+    await slack.event(dm_event("stats"))
+    await flywheel.dispatcher.drain()
+    texts = [str(a.args["text"]) for a in posted_to(fake_slack, "UALICE")]
+    assert [t.startswith("Welcome") for t in texts] == [True, False, False]
+    assert "This week" in str(posted_to(fake_slack, "UALICE")[1].args["blocks"]) + texts[1]
+    # Someone already welcomed (on first opening the home tab) is not welcomed again.
+    await slack.event(slack.home_opened(user="UADMIN"))
+    await slack.event(dm_event("stats", user="UADMIN"))
+    await flywheel.dispatcher.drain()
+    assert sum("Welcome" in str(a.args["text"]) for a in posted_to(fake_slack, "UADMIN")) == 1
 
 
 async def test_a_new_workspaces_first_week(

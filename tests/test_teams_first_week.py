@@ -14,6 +14,10 @@ from sqlmodel import select
 
 from bot.app import Flywheel
 from bot.cli import _digest_preview
+from handlers.core.context import dm
+from handlers.core.markup import md, mention
+from handlers.core.messages import notice
+from storage import outbox
 from storage.db import transaction
 from storage.models import ContentRequest, Draft, Member, Post, ShareSuggestion, Workspace
 from testing.fakes.bot_connector import FakeBotConnector
@@ -61,6 +65,41 @@ async def test_head_on_the_messages_endpoint_is_a_quiet_yes(
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
+async def test_card_submits_as_teams_sends_them_log_no_sdk_warnings(
+    teams: TeamsHttp, caplog: pytest.LogCaptureFixture, recwarn: pytest.WarningsRecorder
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    # What a Teams client sends with an Action.Submit: channel data the SDK's schema lacks.
+    submit = teams.submit({"action": "request_open", "value": ""}, reply_to="1:card")
+    submit["channelData"] |= {"source": {"name": "message"}, "legacy": {"replyToId": "1:card"}}
+    submit["entities"] = [{"type": "clientInfo", "locale": "en-US", "timezone": "Europe/Paris"}]
+    assert (await teams.post(submit)).status == 200
+    task = teams.submit_action({"topic": "Kubernetes upgrade guide"})
+    task["channelData"] |= {"source": {"name": "compose"}, "legacy": {"replyToId": "1:x"}}
+    assert (await teams.post(task)).status == 200
+    sdk = ("msrest", "botbuilder", "botframework")
+    assert [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno >= logging.WARNING and r.name.startswith(sdk)
+    ] == []
+    assert [str(w.message) for w in recwarn] == []
+
+
+def test_only_the_unknown_channel_data_warning_is_dropped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from botbuilder.schema import ChannelAccount
+    from botbuilder.schema.teams import TeamsChannelData
+
+    import adapters.teams.adapter  # noqa: F401  (installs the filter, as the app does)
+
+    caplog.set_level(logging.WARNING)
+    TeamsChannelData(source={"name": "message"})
+    ChannelAccount(shape="odd")
+    assert [r.getMessage().split(" is ")[0] for r in caplog.records] == ["shape"]
+
+
 async def test_installed_in_a_team_the_tenant_is_known_and_the_installer_welcomed_once(
     teams: TeamsHttp,
     teams_app: Flywheel,
@@ -102,6 +141,50 @@ async def test_installed_in_a_team_the_tenant_is_known_and_the_installer_welcome
             await session.exec(select(Member.user_id).where(Member.welcomed_at.is_not(None)))  # type: ignore[union-attr]
         ).all()
     assert sorted(welcomed) == ["aad-admin", "aad-alice"]
+
+
+async def test_a_first_personal_message_is_welcomed_once_with_its_answer(
+    teams: TeamsHttp, teams_app: Flywheel, connector: FakeBotConnector
+) -> None:
+    first = teams.message("stats", "alice")
+    assert (await teams.post(first)).status == 200
+    await teams.post(first)  # the Connector delivers it again
+    await teams.post(teams.message("stats", "alice"))
+    await teams_app.dispatcher.drain()
+    alice = personal(teams.member("alice"))
+    assert len(welcomes(connector, alice)) == 1
+    assert sum("This week" in c.text for c in connector.to(alice)) == 2
+    # A mention in a channel is no first contact: the welcome waits for a personal chat.
+    await teams.post(teams.channel_message("stats", "pia"))
+    await teams_app.dispatcher.drain()
+    assert welcomes(connector, personal(teams.member("pia"))) == []
+
+
+async def test_a_queued_message_with_mentions_notifies_with_names(
+    teams: TeamsHttp, teams_app: Flywheel, connector: FakeBotConnector
+) -> None:
+    for user in ("alice", "pia"):
+        await teams.post(teams.message("stats", user))
+    await teams_app.dispatcher.drain()
+    async with transaction(teams_app.sessions) as session:
+        [workspace] = (await session.exec(select(Workspace))).all()
+        assert workspace.id is not None
+        text = md("{} asks you: {}", mention("aad-alice"), "is <at>Bob</at> right?")
+        await outbox.enqueue(
+            session,
+            workspace_id=workspace.id,
+            dedupe_key="ping:mention",
+            kind="message",
+            target=dm("aad-pia"),
+            payload=notice(text).model_dump(mode="json"),
+            now=teams_app.router.clock.now(),
+        )
+    await teams_app.dispatcher.drain()
+    [ping] = [c for c in connector.to(personal(teams.member("pia"))) if "asks you" in c.text]
+    summary = str(ping.body["summary"])
+    assert summary.startswith(f"@{teams.member('alice').name} asks you: is ")
+    assert "<@" not in summary and "<at>" not in summary
+    assert "aad-alice" not in summary
 
 
 async def test_the_admin_form_shows_what_setup_still_misses(

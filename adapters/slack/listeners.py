@@ -104,6 +104,9 @@ class Listeners:
             return
         interaction = translate.direct_message(body, await self._actor(client, body))
         if interaction is not None:
+            # Someone never welcomed who writes first is welcomed first (once: the mark is
+            # set in the same transaction that queues the welcome).
+            await self.router.dispatch(translate.first_contact(interaction))
             await self.router.dispatch(interaction)
         await ack()
 

@@ -229,6 +229,11 @@ def direct_message(body: Body, actor: Actor) -> Command | Event | None:
     )
 
 
+def first_contact(interaction: Command | Event) -> Event:
+    """A person writing to the bot directly: the welcome, if they never had it."""
+    return Event(origin=interaction.origin, actor=interaction.actor, name="first_contact")
+
+
 def home_opened(body: Body, actor: Actor) -> Event | None:
     """The home tab opened; the messages tab is not an event Flywheel acts on."""
     if body["event"].get("tab", "home") != "home":

@@ -29,7 +29,7 @@ from pydantic import SecretStr
 
 from adapters.inbound import BadJson, load_json
 from adapters.limits import Limiter
-from adapters.teams import translate
+from adapters.teams import quiet, translate
 from adapters.teams.auth import InboundAuth, KeysUnavailable, Unauthorized
 from adapters.teams.bot import FlywheelTeamsBot
 from adapters.teams.connector import Connector
@@ -43,6 +43,7 @@ from handlers.core.errors import APOLOGY
 from handlers.core.router import Router
 
 log = structlog.get_logger(__name__)
+quiet.install()
 
 MESSAGES_PATH = "/api/messages"
 # Teams gives up on an invoke after 5 s and on any other turn after 15 s: answer in time.

@@ -206,6 +206,9 @@ class FlywheelTeamsBot(TeamsActivityHandler):  # type: ignore[misc]
         if isinstance(activity.value, dict) and activity.value:
             await self._card_submit(turn_context, actor, activity.value)
             return
+        if translate.conversation_kind(activity) == PERSONAL:
+            # Someone never welcomed who writes first is welcomed with the answer (once).
+            await self.router.dispatch(translate.first_contact(activity, actor))
         reply = await self.router.dispatch(translate.command(activity, actor))
         await self._answer(turn_context, actor, reply)
 

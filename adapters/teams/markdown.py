@@ -129,8 +129,11 @@ def escape_markdown(text: str) -> str:
 
 
 def summary(message: Message, *, names: Mapping[str, str] | None = None) -> str:
-    """The notification line of a message: what a person reads, no markup, no ids."""
-    return CardText(names).plain(message.text, SUMMARY)
+    """The notification line of a message: what a person reads, no markup, no ids.
+
+    Mentions become `@Name`; an `<at>` tag a person typed is broken as on the card, so a
+    client never draws the notification as a mention either."""
+    return _AT_TAG.sub("<\u200b\\1", CardText(names).plain(message.text, SUMMARY))
 
 
 def _clean_name(name: str) -> str:

@@ -339,6 +339,11 @@ def installed(activity: Activity, actor: Actor) -> Event:
     return Event(origin=origin(activity, reply=False), actor=actor, name="installed")
 
 
+def first_contact(activity: Activity, actor: Actor) -> Event:
+    """A person writing to the bot in its personal chat: the welcome, if they never had it."""
+    return Event(origin=origin(activity, reply=False), actor=actor, name="first_contact")
+
+
 def action(activity: Activity, actor: Actor, name: str, value: str) -> Action:
     """A card button pressed. What it answers is for the presser alone, as on Slack, where
     the answer is ephemeral: Teams has no message only one person in a channel sees, so a

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from handlers.core.messages import FormValue
+from handlers.core.quiet_hours import zone
+from handlers.core.workspace_settings import load
+from storage.models import Member, Workspace
 
 
 def plural(n: int, noun: str, nouns: str | None = None) -> str:
@@ -27,3 +32,8 @@ def joined(value: FormValue) -> str:
     if isinstance(value, tuple):
         return ", ".join(value)
     return value or ""
+
+
+def their_zone(member: Member, workspace: Workspace) -> ZoneInfo:
+    """The zone a person reads dates and times in: their own, else the workspace's."""
+    return zone(member.tz or load(workspace).timezone)

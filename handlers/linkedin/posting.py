@@ -44,8 +44,8 @@ from handlers.core.messages import (
     notice,
 )
 from handlers.core.ports import AI, Clock
-from handlers.core.quiet_hours import WorkingHours, next_allowed, zone
-from handlers.core.wording import clip, first
+from handlers.core.quiet_hours import WorkingHours, next_allowed
+from handlers.core.wording import clip, first, their_zone
 from handlers.core.workspace_settings import load
 from handlers.linkedin import connection
 from handlers.linkedin.api import (
@@ -102,8 +102,7 @@ ACTIVITY_URL = "https://www.linkedin.com/in/me/recent-activity/all/"
 
 
 def _local(member: Member, workspace: Workspace) -> tuple[ZoneInfo, WorkingHours]:
-    settings = load(workspace)
-    return zone(member.tz or settings.timezone), settings.working_hours()
+    return their_zone(member, workspace), load(workspace).working_hours()
 
 
 def slots(now: datetime, tz: ZoneInfo, hours: WorkingHours) -> list[datetime]:

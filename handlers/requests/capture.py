@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from datetime import date
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 
@@ -31,7 +30,7 @@ from handlers.core.messages import (
     TextField,
     notice,
 )
-from handlers.core.wording import clip, first
+from handlers.core.wording import clip, first, their_zone
 from handlers.home import view
 from handlers.requests import demand
 from handlers.routing.similarity import most_similar
@@ -322,11 +321,7 @@ def _tags(raw: str) -> list[str]:
 
 
 def _today(ctx: Context) -> date:
-    zone = ctx.member.tz or "UTC"
-    try:
-        return ctx.now.astimezone(ZoneInfo(zone)).date()
-    except (KeyError, ValueError):
-        return ctx.now.date()
+    return ctx.now.astimezone(their_zone(ctx.member, ctx.workspace)).date()
 
 
 def _state(raw: str) -> dict[str, Any]:

@@ -33,8 +33,7 @@ from handlers.core.messages import (
     notice,
 )
 from handlers.core.ports import Directory
-from handlers.core.quiet_hours import zone
-from handlers.core.wording import joined, plural
+from handlers.core.wording import joined, plural, their_zone
 from handlers.routing.words import terms
 from storage.models import ContentRequest, ExpertProfile, Member, Workspace
 
@@ -156,7 +155,7 @@ async def open_form(ctx: Context, command: Command) -> Reply:
 
 async def submit(ctx: Context, submission: Submission) -> Reply:
     values = submission.values
-    today = ctx.now.astimezone(zone(ctx.member.tz)).date()
+    today = ctx.now.astimezone(their_zone(ctx.member, ctx.workspace)).date()
     topics, bio, capacity, snoozed_until = validate_profile(values, today=today)
     profile = await profile_of(ctx.session, ctx.member)
     if profile is None:

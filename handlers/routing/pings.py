@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import structlog
 from sqlmodel import col, select
@@ -35,7 +36,7 @@ from handlers.core.messages import (
     UserField,
 )
 from handlers.core.quiet_hours import add_working_time, next_allowed, zone
-from handlers.core.wording import clip
+from handlers.core.wording import clip, their_zone
 from handlers.requests import demand
 from handlers.routing.ping_status import PingStatus, can_move, move_ping, sources
 from storage.models import ContentRequest, Member, Ping
@@ -93,9 +94,9 @@ def _closed_ping(request: ContentRequest, line: str) -> Message:
     )
 
 
-def _due(request: ContentRequest, now: datetime, tz: str | None) -> str:
+def _due(request: ContentRequest, now: datetime, tz: ZoneInfo) -> str:
     """The due date; without one, a week from now as a day in the claimant's time zone."""
-    due = request.needed_by or (now + DEFAULT_TURNAROUND).astimezone(zone(tz)).date()
+    due = request.needed_by or (now + DEFAULT_TURNAROUND).astimezone(tz).date()
     return f"{due:%a %d %b}"
 
 
@@ -241,7 +242,7 @@ async def claim(ctx: Context, action: Action) -> Reply:
     ctx.session.add(mine)
     await _withdraw_others(ctx, request, keep=mine)
     requester = await member_of(ctx, request.requester_id)
-    due = _due(request, ctx.now, ctx.member.tz or workspace_settings.load(ctx.workspace).timezone)
+    due = _due(request, ctx.now, their_zone(ctx.member, ctx.workspace))
     await ctx.update(
         f"ping:{mine.id}",
         Message(

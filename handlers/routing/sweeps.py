@@ -22,6 +22,7 @@ from handlers.core.members import mention
 from handlers.core.messages import Button, Buttons, ContextLine, Message, Section
 from handlers.core.ports import AI, NO_AI, Embedder
 from handlers.core.quiet_hours import next_allowed, zone
+from handlers.core.wording import their_zone
 from handlers.requests import demand
 from handlers.routing.matching import Candidate, ExpertLoad
 from handlers.routing.nominations import anyone_else_is_expert
@@ -258,7 +259,7 @@ async def remind_assignees(scope: Scope) -> int:
     reminded = 0
     for request in (await scope.session.exec(query)).all():
         assignee = await member_of(scope, request.assignee_id)
-        tz = zone(assignee.tz or settings.timezone)
+        tz = their_zone(assignee, scope.workspace)
         assert request.needed_by is not None
         if scope.now.astimezone(tz).date() < request.needed_by - timedelta(
             days=settings.reminder_lead_days
