@@ -382,6 +382,8 @@ async def _until_waiting(sessions: SessionFactory, task: asyncio.Task[int]) -> N
             )
             if waiting.one()[0] or task.done():
                 return
+            # pg_stat_activity is read once per transaction: end it to see the next moment.
+            await session.rollback()
             await asyncio.sleep(0.01)
         raise AssertionError("the second writer never reached the tally row")
 
