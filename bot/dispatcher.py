@@ -173,6 +173,7 @@ class Dispatcher:
                 room = self.capacity - len(tasks)
                 may_claim = room > 0 and (max_claims is None or claims < max_claims)
                 limit = claimed = 0
+                busy: list[int] = []
                 if may_claim:
                     # Whichever workspace the rows turn out to belong to, none goes past `hold`.
                     limit = min(room, hold - max((n for n in held.values() if n <= low), default=0))
@@ -202,6 +203,10 @@ class Dispatcher:
                         )
                         tasks.add(task)
                 if not tasks:
+                    if busy:
+                        # The claim left out workspaces whose sends all finished while it
+                        # ran: their remaining rows may be due, so look again at once.
+                        continue
                     if until_idle:
                         break
                     await self._wait(listen=True, within=self.poll_interval)

@@ -367,6 +367,38 @@ async def test_stop_lets_in_flight_sends_finish_and_leaves_nothing_sending(
     assert dm_counts(fake_slack) == Counter({user: 1 for user in users})
 
 
+async def test_drain_goes_on_when_a_busy_workspace_settles_during_the_claim(
+    make_dispatcher: MakeDispatcher,
+    sessions: SessionFactory,
+    clock: FrozenClock,
+    workspace_id: int,
+    fake_slack: FakeSlack,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    users = [f"U{i:03d}" for i in range(12)]
+    await queue_dms(sessions, clock, workspace_id, users)
+    real_claim = outbox.claim
+
+    async def claim_outlived_by_sends(*args: Any, **kwargs: Any) -> list[outbox.Claimed]:
+        rows = await real_claim(*args, **kwargs)
+        if kwargs.get("exclude_workspaces"):
+            # A slow claim on a busy machine: every send it left out settles meanwhile.
+            for _ in range(500):
+                if not (await statuses(sessions))["sending"]:
+                    break
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.05)
+        return rows
+
+    monkeypatch.setattr(outbox, "claim", claim_outlived_by_sends)
+    # Two rows held at a time: the second claim leaves the workspace out.
+    dispatcher = make_dispatcher(concurrency=1)
+
+    assert await dispatcher.drain() == 12
+    assert dm_counts(fake_slack) == Counter({user: 1 for user in users})
+    assert await statuses(sessions) == Counter(sent=12)
+
+
 async def test_each_workspace_is_sent_to_at_its_own_rate(
     make_dispatcher: MakeDispatcher,
     sessions: SessionFactory,
