@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from adapters.limits import Limit
 from adapters.limits.memory import MemoryLimiter
 from adapters.teams.limits import (
     CONVERSATION_WINDOWS,
+    MARGIN,
     ConversationBusy,
     TeamsLimiter,
     Window,
@@ -74,12 +77,24 @@ async def test_a_busy_conversation_is_handed_back_without_holding_the_tenant() -
 
 async def test_the_tenant_limit_is_workspace_wide() -> None:
     limiter = TeamsLimiter(MemoryLimiter(Timer()), max_wait=0.0)
-    for n in range(30):
-        await limiter.acquire(f"chat-{n}", "tenant")
+    await limiter.acquire("chat-1", "tenant")
     with pytest.raises(RateLimited) as limited:
-        await limiter.acquire("chat-31", "tenant")
+        await limiter.acquire("chat-2", "tenant")
     assert not isinstance(limited.value, ConversationBusy)
-    await limiter.acquire("chat-31", "another tenant")
+    await limiter.acquire("chat-2", "another tenant")
+
+
+async def test_the_tenants_sends_are_spaced_not_bunched() -> None:
+    """A backlog's slots are evenly spaced, not 30 at once and 30 more a window later."""
+    timer = Timer()
+    store = MemoryLimiter(timer)
+    tenant = TeamsLimiter(store).tenant("tenant")
+    window = 1.0 + MARGIN
+    slots = [(await store.reserve([tenant], max_wait=100.0)).at for _ in range(61)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(slots)]
+    assert min(gaps) == pytest.approx(window / 30)
+    # Any 31 consecutive sends span more than Teams' second, with the margin to spare.
+    assert min(b - a for a, b in zip(slots, slots[30:], strict=False)) >= window - 1e-9
 
 
 async def test_a_429_quiets_its_conversation() -> None:
