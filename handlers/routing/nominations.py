@@ -9,30 +9,20 @@ from sqlmodel import select
 
 from handlers.core import actions, lookup
 from handlers.core.context import Context, Scope, dm
-from handlers.core.errors import FormInvalid, NotAllowed
-from handlers.core.interactions import Action, Actor, Reply, Submission
+from handlers.core.errors import NotAllowed
+from handlers.core.interactions import Action, Reply, Submission
 from handlers.core.lookup import REQUEST_GONE
 from handlers.core.markup import md
-from handlers.core.members import ensure_member, mention
-from handlers.core.messages import (
-    Block,
-    Button,
-    Buttons,
-    ContextLine,
-    Form,
-    Message,
-    Section,
-    TextField,
-    UserField,
-)
-from handlers.core.wording import clip, first
+from handlers.core.members import mention
+from handlers.core.messages import Block, Button, Buttons, ContextLine, Message, Section
+from handlers.core.wording import clip
+from handlers.routing.colleagues import colleague_form, form_note, picked_colleague
 from storage.models import ContentRequest, ExpertProfile
 
 if TYPE_CHECKING:
     from handlers.core.router import Router
 
 NOMINATE_FORM = "nominate_form"
-NOTE_MAX = 500
 
 
 async def anyone_else_is_expert(scope: Scope, member_id: int | None) -> bool:
@@ -54,22 +44,11 @@ async def open_nominate(ctx: Context, action: Action) -> Reply:
     """`request_nominate`: who knows this subject?"""
     request = await _my_request(ctx, action.value)
     return Reply(
-        form=Form(
+        form=colleague_form(
             form_id=NOMINATE_FORM,
-            title="Suggest a colleague",
             submit_label="Invite",
-            intro=(Section(text=md("Who knows about *{}*?", clip(request.topic, 200))),),
-            fields=(
-                UserField(name="colleague", label="Colleague"),
-                TextField(
-                    name="note",
-                    label="A word for them",
-                    optional=True,
-                    multiline=True,
-                    max_length=NOTE_MAX,
-                    placeholder="You answered this for Globex last spring.",
-                ),
-            ),
+            question=md("Who knows about *{}*?", clip(request.topic, 200)),
+            placeholder="You answered this for Globex last spring.",
             state=str(request.id),
         )
     )
@@ -78,22 +57,12 @@ async def open_nominate(ctx: Context, action: Action) -> Reply:
 async def nominate(ctx: Context, submission: Submission) -> Reply:
     """The colleague is invited to create an expert profile, which offers them the request."""
     request = await _my_request(ctx, submission.state)
-    user_id = first(submission.values.get("colleague")).strip()
-    note = " ".join(first(submission.values.get("note")).split())
-    if not user_id:
-        raise FormInvalid({"colleague": "Pick a colleague."})
-    if user_id == ctx.member.user_id:
-        raise FormInvalid({"colleague": "That's you! Create your own profile with `expert`."})
-    if len(note) > NOTE_MAX:
-        raise FormInvalid({"note": f"Keep it under {NOTE_MAX} characters."})
-    profile = (
-        await ctx.directory.profile(ctx.workspace.external_id, user_id) if ctx.directory else None
+    note = form_note(submission, "note")
+    colleague = await picked_colleague(
+        ctx,
+        submission,
+        {ctx.member.user_id: "That's you! Create your own profile with `expert`."},
     )
-    if ctx.directory is not None and profile is None:
-        raise FormInvalid({"colleague": "I can't find that person in this workspace."})
-    if profile is not None and profile.is_bot:
-        raise FormInvalid({"colleague": "That's a bot — pick a person."})
-    colleague = await ensure_member(ctx.session, ctx.workspace, profile or Actor(user_id), ctx.now)
     blocks: list[Block] = [
         Section(
             text=md(

@@ -20,11 +20,11 @@ from sqlmodel import col, select
 from handlers.core import actions, lookup, workspace_settings
 from handlers.core.context import Context, Scope, dm
 from handlers.core.errors import FormInvalid, InvalidTransition, NotAllowed
-from handlers.core.interactions import NO_REPLY, Action, Actor, Reply, Submission
+from handlers.core.interactions import NO_REPLY, Action, Reply, Submission
 from handlers.core.lifecycle import Status, move
 from handlers.core.lookup import REQUEST_GONE
 from handlers.core.markup import Markup, md
-from handlers.core.members import ensure_member, mention
+from handlers.core.members import mention
 from handlers.core.messages import (
     Button,
     Buttons,
@@ -33,11 +33,11 @@ from handlers.core.messages import (
     Message,
     Section,
     TextField,
-    UserField,
 )
 from handlers.core.quiet_hours import add_working_time, next_allowed, zone
 from handlers.core.wording import clip, their_zone
 from handlers.requests import demand
+from handlers.routing.colleagues import NOTE_MAX, colleague_form, form_note, picked_colleague
 from handlers.routing.ping_status import PingStatus, can_move, move_ping, sources
 from storage.models import ContentRequest, Member, Ping
 from storage.upsert import insert_ignore
@@ -49,7 +49,6 @@ log = structlog.get_logger(__name__)
 
 SUGGEST_FORM = "suggest_form"
 DECLINE_FORM = "decline_form"
-NOTE_MAX = 500
 # Requests without a due date are expected within this many days of being claimed.
 DEFAULT_TURNAROUND = timedelta(days=7)
 
@@ -318,22 +317,11 @@ async def open_suggest(ctx: Context, action: Action) -> Reply:
     """`request_suggest`: pick the colleague who knows better."""
     request, _ = await _my_ping(ctx, action.value, open_only=True)
     return Reply(
-        form=Form(
+        form=colleague_form(
             form_id=SUGGEST_FORM,
-            title="Suggest a colleague",
             submit_label="Suggest",
-            intro=(Section(text=md("Who could answer *{}*?", clip(request.topic, 200))),),
-            fields=(
-                UserField(name="colleague", label="Colleague"),
-                TextField(
-                    name="note",
-                    label="A word for them",
-                    optional=True,
-                    multiline=True,
-                    max_length=NOTE_MAX,
-                    placeholder="You did this for Globex last spring.",
-                ),
-            ),
+            question=md("Who could answer *{}*?", clip(request.topic, 200)),
+            placeholder="You did this for Globex last spring.",
             state=str(request.id),
         )
     )
@@ -341,26 +329,16 @@ async def open_suggest(ctx: Context, action: Action) -> Reply:
 
 async def suggest(ctx: Context, submission: Submission) -> Reply:
     request, mine = await _my_ping(ctx, submission.state, open_only=True)
-    raw = submission.values.get("colleague")
-    user_id = (raw[0] if raw else "") if isinstance(raw, tuple) else (raw or "").strip()
-    note = _note(submission, "note")
-    if not user_id:
-        raise FormInvalid({"colleague": "Pick a colleague."})
-    if user_id == ctx.member.user_id:
-        raise FormInvalid({"colleague": "That's you! Claim it instead, or pick someone else."})
+    note = form_note(submission, "note")
     requester = await member_of(ctx, request.requester_id)
-    if user_id == requester.user_id:
-        raise FormInvalid({"colleague": "They asked for it — pick someone who could answer them."})
-    profile = (
-        await ctx.directory.profile(ctx.workspace.external_id, user_id) if ctx.directory else None
+    colleague = await picked_colleague(
+        ctx,
+        submission,
+        {
+            ctx.member.user_id: "That's you! Claim it instead, or pick someone else.",
+            requester.user_id: "They asked for it — pick someone who could answer them.",
+        },
     )
-    if ctx.directory is not None and profile is None:
-        raise FormInvalid({"colleague": "I can't find that person in this workspace."})
-    if profile is not None and profile.is_bot:
-        raise FormInvalid({"colleague": "That's a bot — pick a person."})
-    if profile is None:
-        profile = Actor(user_id=user_id)
-    colleague = await ensure_member(ctx.session, ctx.workspace, profile, ctx.now)
     reasons = [md("suggested by {}", mention(ctx.member)) + (f": “{note}”" if note else "")]
     if (
         await ping(
@@ -411,7 +389,7 @@ async def open_decline(ctx: Context, action: Action) -> Reply:
 
 async def decline(ctx: Context, submission: Submission) -> Reply:
     request, mine = await _my_ping(ctx, submission.state, open_only=False)
-    reason = _note(submission, "reason")
+    reason = form_note(submission, "reason")
     if not can_move(mine.status, PingStatus.DECLINED):
         # The form was sent twice, or the ping was answered meanwhile: nothing to do.
         return NO_REPLY
@@ -424,17 +402,6 @@ async def decline(ctx: Context, submission: Submission) -> Reply:
         key=f"ping:{mine.id}:declined",
     )
     return NO_REPLY
-
-
-def _note(submission: Submission, name: str) -> str:
-    """The optional note of a ping form, on one line, or an inline error if too long."""
-    value = submission.values.get(name)
-    if isinstance(value, tuple):
-        value = " ".join(value)
-    note = " ".join(str(value or "").split())
-    if len(note) > NOTE_MAX:
-        raise FormInvalid({name: f"Keep it under {NOTE_MAX} characters."})
-    return note
 
 
 def register(router: Router) -> None:
