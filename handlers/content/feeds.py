@@ -475,23 +475,9 @@ async def _offer_newest(
     canonical = urls.canonical(entry.link)
     if await publish.existing_post(scope, canonical) or await publish.open_link(scope, canonical):
         return
-    link = ContentLink(
-        workspace_id=scope.workspace_id,
-        member_id=adder.id or 0,
-        source="feed",
-        feed_id=feed.id,
-        url=entry.link,
-        canonical_url=canonical,
-        status="offered",
-        title=entry.title or text.plain(canonical, text.TITLE_MAX),
-        description=entry.summary,
-        captions=links.suggested_captions(entry.title or canonical, entry.summary),
-        tags=list(feed.tags),
-        created_at=scope.now,
-        updated_at=scope.now,
+    link = await _item_link(
+        scope, feed, entry, canonical, member_id=adder.id or 0, status="offered"
     )
-    scope.session.add(link)
-    await scope.session.flush()
     items[entry.guid].link_id = link.id
     label = "Send it to the reviewers" if feed.review_first else "Publish it"
     blocks: list[Block] = [
@@ -660,14 +646,35 @@ async def _take(
     post = await publish.existing_post(scope, canonical)
     if post is not None or await publish.open_link(scope, canonical):
         return "duplicate", None, post.id if post is not None else None
+    link = await _item_link(
+        scope, feed, entry, canonical, member_id=feed.added_by_id, status="in_review"
+    )
+    if feed.review_first:
+        await links.send_for_review(scope, link, adder, origin=f"from the feed {feed.title}")
+        return "review", link.id, None
+    published = await publish.publish(scope, link, approver=adder, audience=feed.audience)
+    return "posted", link.id, published.id
+
+
+async def _item_link(
+    scope: Scope,
+    feed: Feed,
+    entry: feed_format.Entry,
+    canonical: str,
+    *,
+    member_id: int,
+    status: str,
+) -> ContentLink:
+    """A feed item as a link, with the feed's tags and suggested captions, flushed for its id."""
+    assert entry.link is not None
     link = ContentLink(
         workspace_id=scope.workspace_id,
-        member_id=feed.added_by_id,
+        member_id=member_id,
         source="feed",
         feed_id=feed.id,
         url=entry.link,
         canonical_url=canonical,
-        status="in_review",
+        status=status,
         title=entry.title or text.plain(canonical, text.TITLE_MAX),
         description=entry.summary,
         captions=links.suggested_captions(entry.title or canonical, entry.summary),
@@ -677,11 +684,7 @@ async def _take(
     )
     scope.session.add(link)
     await scope.session.flush()
-    if feed.review_first:
-        await links.send_for_review(scope, link, adder, origin=f"from the feed {feed.title}")
-        return "review", link.id, None
-    published = await publish.publish(scope, link, approver=adder, audience=feed.audience)
-    return "posted", link.id, published.id
+    return link
 
 
 def register(router: Router) -> None:
