@@ -33,6 +33,8 @@ log = structlog.get_logger(__name__)
 SWEEP_JOB = "routing-sweep"
 SWEEP_EVERY = 60.0
 LEADER_RETRY = 15.0
+# A graceful stop waits this long for a sweep under way before cutting it off.
+SWEEP_GRACE = 20.0
 # pg_advisory_lock key: "flywheel" in ASCII, as a stable 64-bit number.
 LEADER_LOCK = 0x666C79776865656C
 
@@ -87,6 +89,15 @@ class Sweeper:
                     await job(self.sessions, self.clock, self.config, self.ai)
                 except Exception:
                     log.exception("job.failed", job=_name(job))
+
+    async def idle(self, within: float) -> bool:
+        """Wait until no sweep is under way; False when one outlasts `within`."""
+        try:
+            async with asyncio.timeout(within):
+                async with self._lock:
+                    return True
+        except TimeoutError:
+            return False
 
     async def follow_wakes(self, stop: asyncio.Event) -> None:
         """Between scheduled runs, sweep soon after changes made in this process."""
@@ -236,8 +247,27 @@ class Scheduler:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), LEADER_RETRY)
         finally:
-            if follower is not None:
-                follower.cancel()
-            self._stop()
+            await self._finish(follower, graceful=stop.is_set())
             await self.leadership.release()
             self.leading = False
+
+    async def _finish(self, follower: asyncio.Task[None] | None, *, graceful: bool) -> None:
+        """Stop scheduling; on a graceful stop, the sweep under way ends first.
+
+        Cancelled in the middle, a sweep's transaction is cut off in the database driver
+        (nothing is lost, sweeps being idempotent, but the pool logs an error and the sweep's
+        work waits for the next leader), and APScheduler's shutdown cancels its running jobs.
+        """
+        if self._aps is not None:
+            self._aps.pause()  # no new scheduled sweep starts
+        if graceful:
+            if follower is not None:
+                # It returns once `stop` is set, after the sweep it may be running.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(follower), SWEEP_GRACE)
+            if not await self.sweeper.idle(SWEEP_GRACE):
+                log.warning("scheduler.sweep_abandoned", grace=SWEEP_GRACE)
+        if follower is not None:
+            follower.cancel()
+        # Only sweeps still waiting for their turn (nothing done yet) are cancelled here.
+        self._stop()

@@ -7,12 +7,16 @@ from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import text
+from sqlmodel import select
 
 from bot import scheduler as scheduling
 from bot.app import Flywheel, build
 from bot.scheduler import Leadership, Scheduler, sync_url
 from bot.settings import load_settings
-from storage.db import create_engine
+from handlers.core.context import Config
+from handlers.core.ports import AI, Clock
+from storage.db import SessionFactory, create_engine
+from storage.models import Workspace
 from testing.fakes.clock import FrozenClock
 
 
@@ -76,3 +80,36 @@ async def test_the_sweep_job_is_stored_in_the_database_and_leadership_moves(
 def test_the_job_store_uses_the_same_database_synchronously() -> None:
     assert sync_url("sqlite+aiosqlite:///./flywheel.db") == "sqlite:///./flywheel.db"
     assert sync_url("postgresql+psycopg://u:p@h/db") == "postgresql+psycopg://u:p@h/db"
+
+
+async def test_a_graceful_stop_lets_the_sweep_under_way_finish(
+    app: Flywheel, migrated_url: str
+) -> None:
+    runs: list[str] = []
+    woken = asyncio.Event()
+
+    async def slow_job(sessions: SessionFactory, clock: Clock, config: Config, ai: AI) -> None:
+        if not runs:
+            runs.append("first")  # the new leader's own run
+            return
+        woken.set()
+        async with sessions() as session:
+            await session.exec(select(Workspace))
+            await asyncio.sleep(0.3)  # the stop arrives here
+            await session.exec(select(Workspace))
+        runs.append("finished")
+
+    app.sweeper.sweeps, app.sweeper.jobs = (), (slow_job,)
+    leader = Scheduler(app.engine, migrated_url, app.sweeper)
+    stop = asyncio.Event()
+    running = asyncio.create_task(leader.run(stop))
+    for _ in range(250):
+        if runs:
+            break
+        await asyncio.sleep(0.02)
+    app.sweeper.wake()  # a change in this process asks for a sweep soon
+    await asyncio.wait_for(woken.wait(), 5)
+    stop.set()
+    await asyncio.wait_for(running, 30)
+
+    assert runs == ["first", "finished"]
